@@ -1,0 +1,236 @@
+"""The webhook's bundle: the compiled policy as JSON, its schema, and its digest.
+
+    {"apiVersion": "hermetic.io/v1", "kind": "PolicyBundle",
+     "metadata": {"name", "version", "digest": "sha256:<hex>"},
+     "policy": {...CompiledPolicy...},
+     "templates": {"<tenant>": [<objects for one namespace, namespace "{{namespace}}">]}}
+
+The digest is the sha256 of the canonical JSON (sorted keys, no spaces) of everything but
+`metadata.digest`. The JSON Schema is derived from the model's types (so it cannot drift)
+and published at compiler/schema/bundle.v1.json; a test keeps the file equal to it.
+Bundles are validated against it whenever they are written or loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import jsonschema
+
+from compiler.model import CompiledPolicy
+
+API_VERSION = "hermetic.io/v1"
+KIND = "PolicyBundle"
+SCHEMA_PATH = Path(__file__).parent / "schema" / "bundle.v1.json"
+NAMESPACE_PLACEHOLDER = "{{namespace}}"
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used: unreadable, not JSON, or not valid against its schema."""
+
+
+# --- the model <-> JSON -------------------------------------------------------------------
+
+
+def _fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.compare]
+
+
+def to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in _fields(type(value))}
+    if isinstance(value, tuple | list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def _from_json(tp: Any, data: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        if data is None:
+            return None
+        (inner,) = [a for a in get_args(tp) if a is not type(None)]
+        return _from_json(inner, data)
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(args[0], v) for v in data)
+        return tuple(_from_json(a, v) for a, v in zip(args, data, strict=True))
+    if dataclasses.is_dataclass(tp):
+        hints = get_type_hints(tp)
+        return tp(**{f.name: _from_json(hints[f.name], data[f.name]) for f in _fields(tp)})  # type: ignore[operator]
+    return data
+
+
+def policy_from_json(data: dict[str, Any]) -> CompiledPolicy:
+    result = _from_json(CompiledPolicy, data)
+    assert isinstance(result, CompiledPolicy)
+    return result
+
+
+# --- the schema, derived from the types ---------------------------------------------------
+
+
+def _schema_of(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return {"anyOf": [_schema_of(a, defs) for a in get_args(tp)]}
+    if origin is Literal:
+        return {"enum": list(get_args(tp))}
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return {"type": "array", "items": _schema_of(args[0], defs)}
+        return {
+            "type": "array",
+            "prefixItems": [_schema_of(a, defs) for a in args],
+            "minItems": len(args),
+            "maxItems": len(args),
+        }
+    if dataclasses.is_dataclass(tp):
+        name = tp.__name__
+        if name not in defs:
+            defs[name] = {}  # reserve: recursive types
+            hints = get_type_hints(tp)
+            fields = _fields(tp)  # type: ignore[arg-type]
+            defs[name] = {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [f.name for f in fields],
+                "properties": {f.name: _schema_of(hints[f.name], defs) for f in fields},
+            }
+        return {"$ref": f"#/$defs/{name}"}
+    simple = {str: "string", int: "integer", bool: "boolean", type(None): "null"}
+    if tp in simple:
+        return {"type": simple[tp]}
+    raise TypeError(f"no JSON schema for {tp!r}")
+
+
+def build_schema() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    policy = _schema_of(CompiledPolicy, defs)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://hermetic.io/schemas/bundle.v1.json",
+        "title": "hermetic policy bundle",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "policy", "templates"],
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"const": KIND},
+            "metadata": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "version", "digest"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+                },
+            },
+            "policy": policy,
+            "templates": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "$defs": defs,
+    }
+
+
+_VALIDATOR: jsonschema.Draft202012Validator | None = None
+
+
+def _validator() -> jsonschema.Draft202012Validator:
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        schema = json.loads(SCHEMA_PATH.read_text())
+        _VALIDATOR = jsonschema.Draft202012Validator(schema)
+    return _VALIDATOR
+
+
+def validate(doc: Any) -> None:
+    """Raise BundleError naming the first schema violation, with its JSON path."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise BundleError(f"bundle does not match its schema at {where}: {error.message}")
+
+
+# --- building, writing, loading -----------------------------------------------------------
+
+
+def canonical(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def digest_of(doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != "metadata"}
+    body["metadata"] = {k: v for k, v in doc["metadata"].items() if k != "digest"}
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+def build(
+    policy: CompiledPolicy, templates: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": policy.name, "version": policy.version, "digest": ""},
+        "policy": to_json(policy),
+        "templates": templates or {},
+    }
+    doc["metadata"]["digest"] = digest_of(doc)
+    validate(doc)
+    return doc
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """Deterministic text: sorted keys, two-space indent, a final newline."""
+    validate(doc)
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bundle:
+    policy: CompiledPolicy
+    digest: str
+    templates: dict[str, list[dict[str, Any]]]
+
+
+def loads(text: str | bytes) -> Bundle:
+    """Parse and validate a bundle; BundleError with a clear message on any problem."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"bundle is not JSON: {exc}") from exc
+    validate(doc)
+    expected = digest_of(doc)
+    if doc["metadata"]["digest"] != expected:
+        raise BundleError(
+            f"bundle digest {doc['metadata']['digest']} does not match its content ({expected}): "
+            "the file was changed after it was compiled"
+        )
+    return Bundle(
+        policy=policy_from_json(doc["policy"]), digest=expected, templates=doc["templates"]
+    )
+
+
+def load(path: str | Path) -> Bundle:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{path}: {exc.strerror or exc}") from exc
+    return loads(data)
+
+
+def digest_for(policy: CompiledPolicy) -> str:
+    """The digest of the bundle this policy compiles to (without namespace templates)."""
+    return str(build(policy)["metadata"]["digest"])

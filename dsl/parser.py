@@ -1,0 +1,324 @@
+"""The concrete syntax: blocks of statements, each a keyword followed by arguments.
+
+    tier tier0 {                      # a block: kind, optional name, statements
+      cpu exclusive 4                 # a statement: keyword, arguments
+      tolerate pool = dedicated effect NoSchedule
+    }
+
+The grammar only knows this shape; what each statement means is in `dsl.syntax`. That keeps
+the grammar small and LALR(1), and lets every argument error name the statement it is in.
+This is the only module that imports lark: its errors become `Diagnostic`s here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from dsl.diagnostics import Diagnostic, Span, error
+
+GRAMMAR = r"""
+start: _sep* (_item _sep+)* _item?
+
+_item: block | statement
+
+block: WORD arg* _LBRACE _sep* (statement _sep+)* statement? _RBRACE
+statement: WORD arg*
+
+arg: WORD -> word
+   | STRING -> string
+   | COMMA -> comma
+   | EQ -> eq
+
+_sep: _NL | _SEMI
+
+WORD: /[^\s"#{};,=]+/
+STRING: /"(?:[^"\\\r\n]|\\[^\r\n])*"/
+COMMA: /,(?:[ \t\f]|#[^\n]*|\r?\n)*/
+EQ: "="
+_LBRACE: "{"
+_RBRACE: "}"
+_SEMI: ";"
+_NL: /(?:\r?\n)+/
+
+COMMENT: /#[^\n]*/
+%ignore /[ \t\f]+/
+%ignore COMMENT
+"""
+
+ArgKind = Literal["word", "string", "comma", "eq"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawArg:
+    kind: ArgKind
+    text: str  # for strings: the value with escapes resolved
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawStatement:
+    keyword: str
+    keyword_span: Span
+    args: tuple[RawArg, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawBlock:
+    kind: str
+    kind_span: Span
+    args: tuple[RawArg, ...]
+    statements: tuple[RawStatement, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comment:
+    line: int
+    column: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawFile:
+    path: str
+    items: tuple[RawBlock | RawStatement, ...]
+    comments: tuple[Comment, ...]
+
+
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unescape(body: str) -> str | None:
+    out: list[str] = []
+    it = iter(body)
+    for ch in it:
+        if ch != "\\":
+            out.append(ch)
+            continue
+        nxt = next(it, "")
+        if nxt not in _ESCAPES:
+            return None
+        out.append(_ESCAPES[nxt])
+    return "".join(out)
+
+
+class _Build(Transformer[Token, object]):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+
+    def _span(self, tok: Token) -> Span:
+        return Span(
+            path=self.path,
+            line=tok.line or 1,
+            column=tok.column or 1,
+            end_line=tok.line or 1,
+            end_column=(tok.column or 1) + len(str(tok).split("\n", 1)[0].rstrip()),
+        )
+
+    def _cover(self, first: Span, last: Span) -> Span:
+        return Span(
+            path=self.path,
+            line=first.line,
+            column=first.column,
+            end_line=last.end_line,
+            end_column=last.end_column,
+        )
+
+    @v_args(inline=True)
+    def word(self, tok: Token) -> RawArg:
+        return RawArg(kind="word", text=str(tok), span=self._span(tok))
+
+    @v_args(inline=True)
+    def string(self, tok: Token) -> RawArg:
+        span = self._span(tok)
+        value = _unescape(str(tok)[1:-1])
+        if value is None:
+            self.diagnostics.append(
+                error("E003", "unknown escape in string", span, 'escapes are \\" \\\\ \\n \\t')
+            )
+            value = str(tok)[1:-1]
+        return RawArg(kind="string", text=value, span=span)
+
+    @v_args(inline=True)
+    def comma(self, tok: Token) -> RawArg:
+        span = self._span(tok)
+        return RawArg(kind="comma", text=",", span=Span.point(self.path, span.line, span.column))
+
+    @v_args(inline=True)
+    def eq(self, tok: Token) -> RawArg:
+        return RawArg(kind="eq", text="=", span=self._span(tok))
+
+    def statement(self, children: list[Token | RawArg]) -> RawStatement:
+        kw, *args = children
+        assert isinstance(kw, Token)
+        kspan = self._span(kw)
+        rargs = tuple(a for a in args if isinstance(a, RawArg))
+        last = rargs[-1].span if rargs else kspan
+        return RawStatement(
+            keyword=str(kw), keyword_span=kspan, args=rargs, span=self._cover(kspan, last)
+        )
+
+    def block(self, children: list[Token | RawArg | RawStatement]) -> RawBlock:
+        kw, *rest = children
+        assert isinstance(kw, Token)
+        kspan = self._span(kw)
+        args = tuple(a for a in rest if isinstance(a, RawArg))
+        stmts = tuple(s for s in rest if isinstance(s, RawStatement))
+        last = stmts[-1].span if stmts else (args[-1].span if args else kspan)
+        return RawBlock(
+            kind=str(kw),
+            kind_span=kspan,
+            args=args,
+            statements=stmts,
+            span=self._cover(kspan, last),
+        )
+
+    def start(self, children: list[RawBlock | RawStatement]) -> tuple[RawBlock | RawStatement, ...]:
+        return tuple(children)
+
+
+_PARSER: Lark | None = None
+
+
+def _parser() -> Lark:
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = Lark(
+            GRAMMAR,
+            parser="lalr",
+            lexer="contextual",
+            lexer_callbacks={"COMMENT": _on_comment, "COMMA": _on_comma},
+        )
+    return _PARSER
+
+
+# Named messages for the mistakes people make, matched against lark's parser state
+# (lark's `UnexpectedInput.match_examples`). Each example is a small broken text.
+_EXAMPLES: dict[tuple[str, str, str], list[str]] = {
+    (
+        "E007",
+        "blocks do not nest",
+        "close the enclosing block with '}' first; blocks hold statements only",
+    ): ["tier a {\n  x {\n", "tier a {\n x y {\n"],
+    (
+        "E005",
+        "unexpected end of file: a block is not closed",
+        "add the missing '}'",
+    ): ["tier a {\n", "tier a {\n cpu 1\n", "tier a { cpu 1"],
+    (
+        "E006",
+        "'}' without a block to close",
+        "remove it, or open the block it belongs to",
+    ): ["}\n", "tier a {\n}\n}\n"],
+    (
+        "E004",
+        "'=' needs a key before it",
+        "write key = value",
+    ): ["= 1\n", "tier a {\n = 1\n}\n"],
+    (
+        "E004",
+        "a statement starts with a keyword, not a list separator",
+        "remove the ',' or join this line to the previous one",
+    ): [", a\n", "tier a {\n , a\n}\n"],
+    (
+        "E004",
+        "a statement starts with a keyword, not a string",
+        'start the line with a keyword, e.g. `label team = "x"`',
+    ): ['"x"\n', 'tier a {\n "x"\n}\n'],
+    (
+        "E004",
+        "a block needs a keyword before '{'",
+        "write e.g. `tier tier0 {`",
+    ): ["{\n", "\n{\n"],
+}
+
+
+def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> Diagnostic:
+    line = exc.line if isinstance(exc.line, int) and exc.line > 0 else 1
+    col = exc.column if isinstance(exc.column, int) and exc.column > 0 else 1
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
+        span = Span.point(path, line, col)
+        if ch == '"':
+            return error(
+                "E003",
+                "unterminated string",
+                span,
+                'close the string with " on the same line',
+            )
+        shown = repr(ch) if ch else "end of input"
+        return error("E002", f"unexpected character {shown}", span, None)
+    if isinstance(exc, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        span = Span.point(path, len(lines), len(lines[-1]) + 1)
+        return error("E005", "unexpected end of file: a block is not closed", span, "add '}'")
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    tok_text = str(tok) if tok.type != "$END" else ""
+    width = max(1, len(tok_text.split("\n", 1)[0]))
+    if tok.type == "$END":
+        lines = text.splitlines() or [""]
+        span = Span.point(path, len(lines), len(lines[-1]) + 1)
+    else:
+        span = Span(path=path, line=line, column=col, end_line=line, end_column=col + width)
+    matched = exc.match_examples(_parser().parse, _EXAMPLES, use_accepts=True)
+    if matched is not None:
+        code, message, hint = matched
+        return error(code, message, span, hint)
+    shown = {"_NL": "end of line", "$END": "end of file"}.get(tok.type, repr(tok_text))
+    return error("E004", f"unexpected {shown}", span, None)
+
+
+class _Comments(threading.local):
+    sink: list[Comment] | None = None
+
+
+_COMMENTS = _Comments()
+
+
+def _on_comment(tok: Token) -> Token:
+    if _COMMENTS.sink is not None:
+        _COMMENTS.sink.append(Comment(line=tok.line or 1, column=tok.column or 1, text=str(tok)))
+    return tok
+
+
+def _on_comma(tok: Token) -> Token:
+    """A comma may end a line (a list goes on below); keep comments written after it."""
+    if _COMMENTS.sink is not None and "#" in tok:
+        line, col = tok.line or 1, tok.column or 1
+        for i, part in enumerate(str(tok).split("\n")):
+            if "#" in part:
+                at = part.index("#")
+                column = (col + at) if i == 0 else at + 1
+                _COMMENTS.sink.append(
+                    Comment(line=line + i, column=column, text=part[at:].rstrip("\r"))
+                )
+    return tok
+
+
+def parse_text(text: str, path: str) -> tuple[RawFile | None, list[Diagnostic]]:
+    """Parse one file's text. Returns the raw tree (None on a syntax error) and diagnostics.
+
+    The LALR parser stops at the first syntax error of a file; the caller still reports the
+    problems of every other file, and `dsl.syntax` reports every statement error.
+    """
+    comments: list[Comment] = []
+    _COMMENTS.sink = comments
+    try:
+        tree: Tree[Token] = _parser().parse(text if text.endswith("\n") else text + "\n")
+    except UnexpectedInput as exc:
+        return None, [_syntax_error(exc, path, text)]
+    finally:
+        _COMMENTS.sink = None
+    builder = _Build(path)
+    items = builder.transform(tree)
+    assert isinstance(items, tuple)
+    return RawFile(path=path, items=items, comments=tuple(comments)), builder.diagnostics
