@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -149,18 +150,20 @@ def issue_server_cert(
     *,
     dns_names: Sequence[str],
     ip_addresses: Sequence[IPAddress] = (),
+    common_name: str | None = None,
     days: int = LEAF_DAYS,
     key_type: KeyType = "ecdsa",
 ) -> KeyPair:
     """A serving certificate for `dns_names` and `ip_addresses`, signed by `ca`.
 
-    The subject CN is the first DNS name (the convention is `NAME.NS.svc`); clients match
-    the SANs only. A CN longer than 64 characters is left out, and the SAN extension is then
-    critical, as RFC 5280 requires for an empty subject name.
+    The subject CN is `common_name` (by convention `NAME.NS.svc`), by default the first
+    name; clients match the SANs only. A CN longer than 64 characters is left out, and the
+    SAN extension is then critical, as RFC 5280 requires for an empty subject name.
     """
     if not dns_names and not ip_addresses:
         raise CertsError("a serving certificate needs at least one DNS name or IP address")
-    common_name = dns_names[0] if dns_names else str(ip_addresses[0])
+    if common_name is None:
+        common_name = dns_names[0] if dns_names else str(ip_addresses[0])
     builder, key = _leaf(ca, common_name, ExtendedKeyUsageOID.SERVER_AUTH, days, key_type)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys(dns_names)]
     sans += [x509.IPAddress(ip) for ip in dict.fromkeys(ip_addresses)]
@@ -184,15 +187,21 @@ def issue_client_cert(
     return KeyPair(cert=builder.sign(ca.key, hashes.SHA256()), key=key)
 
 
-def server_names(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[IPAddress, ...]]:
-    """The DNS and IP SANs of an existing serving certificate, in certificate order."""
+def server_names(
+    cert: x509.Certificate,
+) -> tuple[str | None, tuple[str, ...], tuple[IPAddress, ...]]:
+    """The subject CN, DNS SANs and IP SANs of an existing serving certificate."""
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common_name = str(cns[0].value) if cns else None
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return (), ()
+        return common_name, (), ()
     values = san.get_values_for_type(x509.IPAddress)
-    ips = tuple(ip for ip in values if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address))
-    return tuple(san.get_values_for_type(x509.DNSName)), ips
+    ips = tuple(
+        ip for ip in values if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
+    )
+    return common_name, tuple(san.get_values_for_type(x509.DNSName)), ips
 
 
 def is_ca(cert: x509.Certificate) -> bool:
@@ -201,3 +210,12 @@ def is_ca(cert: x509.Certificate) -> bool:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
+
+
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether `ca` signed `cert` (issuer name and signature; validity is not checked)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

@@ -68,11 +68,12 @@ def read_bundle(directory: Path) -> tuple[x509.Certificate, ...]:
     return load_certs(bundle if bundle.exists() else directory / CA_CERT)
 
 
-def server_names_for(
+def service_identity(
     service: str, namespace: str, dns: Sequence[str] = ()
-) -> tuple[str, ...]:
-    """The DNS SANs of a serving certificate: the Service's names, then the extras."""
-    return tuple(dict.fromkeys((*service_dns_names(service, namespace), *dns)))
+) -> tuple[str, tuple[str, ...]]:
+    """The subject CN (`NAME.NS.svc`) and the DNS SANs (the Service's names, then `dns`)."""
+    names = service_dns_names(service, namespace)
+    return f"{service}.{namespace}.svc", tuple(dict.fromkeys((*names, *dns)))
 
 
 def issue(
@@ -104,8 +105,10 @@ def issue(
         )
     else:
         ca, created = new_ca(days=ca_days, key_type=key_type), True
-    names = server_names_for(service, namespace, dns)
-    server = issue_server_cert(ca, dns_names=names, ip_addresses=ips, days=days, key_type=key_type)
+    cn, names = service_identity(service, namespace, dns)
+    server = issue_server_cert(
+        ca, dns_names=names, ip_addresses=ips, common_name=cn, days=days, key_type=key_type
+    )
     ensure_dir(out)
     in_place = ca_dir is not None and ca_dir.resolve() == out.resolve()
     if not in_place:

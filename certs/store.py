@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -40,6 +41,10 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 class CertsError(Exception):
     """A problem a user can act on: a missing or unreadable file, a key that does not match."""
+
+
+class KeyMismatchError(CertsError):
+    """A private key is not the one of the certificate it is paired with."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,7 +114,7 @@ def load_pair(cert_path: Path, key_path: Path) -> KeyPair:
     """Load a certificate and its key, raising `CertsError` if they do not belong together."""
     pair = KeyPair(cert=load_cert(cert_path), key=load_key(key_path))
     if not keys_match(pair.cert, pair.key):
-        raise CertsError(f"{key_path} does not match {cert_path}")
+        raise KeyMismatchError(f"{key_path} does not match {cert_path}")
     return pair
 
 
@@ -181,6 +186,6 @@ def write_pair(directory: Path, cert_name: str, key_name: str, pair: KeyPair) ->
     )
 
 
-def write_certs(path: Path, certs: tuple[x509.Certificate, ...] | list[x509.Certificate]) -> None:
+def write_certs(path: Path, certs: Sequence[x509.Certificate]) -> None:
     """Write `certs` as one PEM file (a bundle when there are several) atomically."""
     write_files([(path, b"".join(cert_pem(c) for c in certs), CERT_MODE)])

@@ -30,7 +30,10 @@ class Loaded:
 
 def load_sources(sources: Sequence[Source], extra: Sequence[Diagnostic] = ()) -> Loaded:
     modules, diagnostics = parse_sources(sources)
-    policy, checked = check(modules) if modules or not extra else (None, [])
+    # A file that does not parse is missing from `modules`: checking the rest would report
+    # its tiers and tenants as unknown everywhere, so the checks wait for the syntax fix.
+    unreadable = bool(extra) or len(modules) < len(sources)
+    policy, checked = (None, []) if unreadable or not sources else check(modules)
     all_diags = sort_diagnostics([*extra, *diagnostics, *checked])
     if any(d.is_error for d in all_diags):
         policy = None

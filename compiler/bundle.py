@@ -62,9 +62,9 @@ def _from_json(tp: Any, data: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_json(args[0], v) for v in data)
         return tuple(_from_json(a, v) for a, v in zip(args, data, strict=True))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = get_type_hints(tp)
-        return tp(**{f.name: _from_json(hints[f.name], data[f.name]) for f in _fields(tp)})  # type: ignore[operator]
+        return tp(**{f.name: _from_json(hints[f.name], data[f.name]) for f in _fields(tp)})
     return data
 
 
@@ -93,12 +93,12 @@ def _schema_of(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
             "minItems": len(args),
             "maxItems": len(args),
         }
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         name = tp.__name__
         if name not in defs:
             defs[name] = {}  # reserve: recursive types
             hints = get_type_hints(tp)
-            fields = _fields(tp)  # type: ignore[arg-type]
+            fields = _fields(tp)
             defs[name] = {
                 "type": "object",
                 "additionalProperties": False,

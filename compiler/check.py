@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from compiler import conflicts, values
 from compiler.labels import SYSTEM_NAMESPACES
 from compiler.model import (
     BandwidthKeys,
+    Cni,
+    Operator,
     Cluster,
     CompiledPolicy,
     Requirement,
@@ -79,10 +82,12 @@ def _cluster(c: Collected, sink: Sink) -> Cluster:
     stmts = c.cluster.statements if c.cluster else ()
     governs: list[Requirement] = []
     excluded: list[str] = []
-    cni, cni_version = "none", None
+    cni: str = "none"
+    cni_version: str | None = None
     mesh_cni: list[str] = []
     wh_ns, wh_svc, wh_port = DEFAULT_WEBHOOK_NAMESPACE, DEFAULT_WEBHOOK_SERVICE, 443
-    failure, timeout = "Fail", 3
+    failure: Literal["Fail", "Ignore"] = "Fail"
+    timeout = 3
     seen: dict[type, ast.Statement] = {}
     for s in stmts:
         if type(s) in seen and not isinstance(s, ast.Governs | ast.ExcludeNamespaces):
@@ -117,23 +122,21 @@ def _cluster(c: Collected, sink: Sink) -> Cluster:
         elif isinstance(s, ast.FailurePolicy):
             failure = "Fail" if s.value.text == "fail" else "Ignore"
         elif isinstance(s, ast.Timeout):
-            t = s.value.text.removesuffix("s")
-            n = values.integer(
-                sink, ast.Value(text=t, span=s.value.span), "the webhook timeout", 1, 30
-            )
-            timeout = n if n is not None else timeout
+            seconds = ast.Value(text=s.value.text.removesuffix("s"), span=s.value.span)
+            limit = values.integer(sink, seconds, "the webhook timeout", 1, 30)
+            timeout = limit if limit is not None else timeout
     excluded_all = sorted({*SYSTEM_NAMESPACES, wh_ns, *excluded})
     return Cluster(
         governs=tuple(governs),
         excluded_namespaces=tuple(excluded_all),
-        cni=cni,  # type: ignore[arg-type]
+        cni=cast(Cni, cni),
         cni_version=cni_version,
         bandwidth_keys=bandwidth_keys(cni, cni_version),
         mesh_cni=tuple(sorted(set(mesh_cni))),
         webhook_namespace=wh_ns,
         webhook_service=wh_svc,
         webhook_port=wh_port,
-        failure_policy=failure,  # type: ignore[arg-type]
+        failure_policy=failure,
         timeout_seconds=timeout,
     )
 
@@ -157,7 +160,13 @@ def bandwidth_keys(cni: str, version: str | None) -> BandwidthKeys:
     return "none"
 
 
-_OPS = {"=": "In", "in": "In", "not-in": "NotIn", "exists": "Exists", "not-exists": "DoesNotExist"}
+_OPS: dict[str, Operator] = {
+    "=": "In",
+    "in": "In",
+    "not-in": "NotIn",
+    "exists": "Exists",
+    "not-exists": "DoesNotExist",
+}
 
 
 def requirement(sink: Sink, sel: ast.Selector) -> Requirement | None:
@@ -167,7 +176,7 @@ def requirement(sink: Sink, sel: ast.Selector) -> Requirement | None:
         return None
     return Requirement(
         key=key, operator=_OPS[sel.op], values=tuple(v for v in vals if v is not None)
-    )  # type: ignore[arg-type]
+    )
 
 
 def _policy_id(c: Collected, sink: Sink) -> tuple[str, str]:
@@ -220,9 +229,9 @@ def check(modules: Sequence[ast.Module]) -> tuple[CompiledPolicy | None, list[Di
     )
     tier_names = set(c.tiers)
     tenants = tuple(
-        t
+        tn
         for tname in sorted(c.tenants)
-        if (t := build_tenant(c.tenants[tname], tier_names, set(c.tenants), cluster, sink))
+        if (tn := build_tenant(c.tenants[tname], tier_names, set(c.tenants), cluster, sink))
         is not None
     )
     if not c.tiers and not sink.has_errors:

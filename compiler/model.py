@@ -27,11 +27,10 @@ Protocol = Literal["TCP", "UDP", "SCTP"]
 Direction = Literal["ingress", "egress"]
 PeerKind = Literal["dns", "tenant", "namespace", "pods", "cidr"]
 
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
 _origin = field(default=None, compare=False, repr=False)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Requirement:
     """A label requirement (Kubernetes `matchExpressions` semantics)."""
 
@@ -49,7 +48,7 @@ class Requirement:
         return labels.get(self.key) not in self.values
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bound:
     """A resource's allowed range and default, in base units; None means unbounded/unset."""
 
@@ -65,7 +64,7 @@ class Bound:
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Resources:
     cpu: Bound  # millicores
     memory: Bound  # bytes
@@ -74,7 +73,7 @@ class Resources:
     swap: bool  # False: memory requests == limits (only Burstable pods with request != limit swap)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScratchDir:
     volume: str  # the emptyDir volume name, derived from the path
     path: str
@@ -82,7 +81,7 @@ class ScratchDir:
     medium: Medium
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Shaping:
     """Network shaping; bandwidth and burst in bits, rates per second."""
 
@@ -97,7 +96,7 @@ class Shaping:
     excess: Literal["lower", "deny"] = "deny"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Priority:
     class_name: str
     value: int
@@ -105,25 +104,25 @@ class Priority:
     preemptible: bool
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mtls:
     mesh: Mesh
     mode: MtlsMode
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProxyResources:
     cpu: int  # millicores, request == limit
     memory: int  # bytes, request == limit
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodePreference:
     requirement: Requirement
     weight: int
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Toleration:
     key: str
     operator: Literal["Equal", "Exists"]
@@ -131,7 +130,7 @@ class Toleration:
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Spread:
     kind: Literal["spread", "anti-affinity"]
     label: str  # pod label key, e.g. a strategy family
@@ -140,7 +139,7 @@ class Spread:
     hard: bool
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tier:
     name: str
     resources: Resources
@@ -170,14 +169,14 @@ class Tier:
         return self.security == "strict"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Port:
     protocol: Protocol
     port: int
     end_port: int | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NetworkRule:
     direction: Direction
     peer: PeerKind
@@ -189,7 +188,7 @@ class NetworkRule:
     origin: Span | None = _origin
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quota:
     tier: str | None  # None: the whole tenant namespace
     cpu: int | None = None  # millicores
@@ -198,7 +197,7 @@ class Quota:
     ephemeral_storage: int | None = None  # bytes
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tenant:
     name: str
     namespaces: tuple[str, ...]  # exact names
@@ -214,7 +213,7 @@ class Tenant:
     where: dict[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cluster:
     governs: tuple[Requirement, ...]  # pods matching all of these are governed
     excluded_namespaces: tuple[str, ...]  # never governed; system ones always included

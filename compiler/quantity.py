@@ -18,7 +18,7 @@ class QuantityError(ValueError):
 def parse(text: str) -> Decimal:
     """The value of a Kubernetes quantity, or QuantityError with the reason."""
     try:
-        value = parse_quantity(text)
+        value = parse_quantity(text)  # type: ignore[no-untyped-call]
     except (ValueError, TypeError, InvalidOperation) as exc:
         raise QuantityError(f"'{text}' is not a Kubernetes quantity") from exc
     if not isinstance(value, Decimal) or not value.is_finite():

@@ -8,12 +8,12 @@ from collections.abc import Set
 from compiler import values
 from compiler.globs import matches
 from compiler.labels import DOMAIN
-from compiler.model import Cluster, NetworkRule, Port, Quota, Requirement, Tenant
+from compiler.model import Cluster, NetworkRule, Port, Protocol, Quota, Requirement, Tenant
 from compiler.values import Sink
 from dsl import ast
 from dsl.diagnostics import Span, did_you_mean
 
-_PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
+_PROTOCOLS: dict[str, Protocol] = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
 MAX_PODS = 1_000_000
 
 
@@ -195,8 +195,19 @@ def _ports(s: ast.Allow, sink: Sink) -> tuple[Port, ...] | None:
             return None
         out.append(
             Port(protocol=_PROTOCOLS[p.protocol.text], port=lo, end_port=hi if hi != lo else None)
-        )  # type: ignore[arg-type]
+        )
     return tuple(dict.fromkeys(out))
+
+
+def _within(
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer)
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer)
+    return False
 
 
 def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
@@ -220,11 +231,7 @@ def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
             xnet = values.cidr(sink, x)
             if xnet is None:
                 continue
-            inside = [
-                n
-                for n in nets.values()
-                if n is not None and n.version == xnet.version and xnet.subnet_of(n)
-            ]  # type: ignore[arg-type]
+            inside = [n for n in nets.values() if n is not None and _within(xnet, n)]
             if not inside:
                 sink.error(
                     "E027",
@@ -248,12 +255,7 @@ def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
             s.identities[0].span,
             None,
         )
-    identities = [
-        v.text
-        for v in s.identities
-        if values.NAME.fullmatch(v.text)
-        or sink.error("E017", f"invalid service account name '{v.text}'", v.span, None)
-    ]  # type: ignore[func-returns-value]
+    identities = [v.text for v in s.identities if values.name(sink, v, "service account")]
     ports = _ports(s, sink)
     if len(sink.items) > before or ports is None:
         return None

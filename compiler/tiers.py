@@ -12,6 +12,7 @@ from compiler import values
 from compiler.labels import priority_class_name
 from compiler.model import (
     Bound,
+    Medium,
     Mtls,
     NodePreference,
     Priority,
@@ -249,10 +250,10 @@ def _scratch(st: Settings, sink: Sink) -> tuple[ScratchDir, ...]:
         if size == 0:
             sink.error("E021", "a scratch directory needs a size above 0", s.size.span, None)
             continue
-        medium = "memory" if s.medium is not None and s.medium.text == "memory" else "disk"
+        medium: Medium = "memory" if s.medium is not None and s.medium.text == "memory" else "disk"
         out[path] = ScratchDir(
             volume=scratch_volume_name(path), path=path, size=size, medium=medium
-        )  # type: ignore[arg-type]
+        )
     return tuple(sorted(out.values(), key=lambda d: d.path))
 
 

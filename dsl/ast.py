@@ -11,17 +11,15 @@ from typing import Literal
 
 from dsl.diagnostics import Span
 
-_node = dataclass(frozen=True, slots=True, kw_only=True)
 
-
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Value:
     text: str
     span: Span
     quoted: bool = False
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Range:
     """`low..high`, either end may be open; or a single fixed value (low is high)."""
 
@@ -34,7 +32,7 @@ class Range:
         return self.low is not None and self.low is self.high
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Selector:
     """A label requirement: `key = value`, `key in a, b`, `key not-in a, b`, `key exists`."""
 
@@ -47,39 +45,39 @@ class Selector:
 # --- the cluster block ------------------------------------------------------------------
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyDecl:
     name: Value
     version: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Governs:
     selectors: tuple[Selector, ...]
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExcludeNamespaces:
     names: tuple[Value, ...]
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cni:
     kind: Value  # calico | cilium | bandwidth-plugin | none
     version: Value | None
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MeshCni:
     meshes: tuple[Value, ...]  # istio | linkerd
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookService:
     namespace: Value
     service: Value
@@ -87,13 +85,13 @@ class WebhookService:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FailurePolicy:
     value: Value  # fail | ignore
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Timeout:
     value: Value  # seconds, e.g. 3s
     span: Span
@@ -102,7 +100,7 @@ class Timeout:
 # --- profile and tier statements --------------------------------------------------------
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cpu:
     range: Range | None
     default: Value | None
@@ -110,7 +108,7 @@ class Cpu:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Amount:
     """`memory` and `ephemeral-storage`: a range with a default, or a fixed value."""
 
@@ -120,13 +118,13 @@ class Amount:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Swap:
     enabled: bool
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Scratch:
     path: Value
     size: Value
@@ -137,7 +135,7 @@ class Scratch:
 Direction = Literal["ingress", "egress"]
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Shaping:
     """`bandwidth`, `burst`, `packet-rate`, `max-connections`: per direction."""
 
@@ -147,45 +145,45 @@ class Shaping:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BandwidthExcess:
     action: Value  # lower | deny
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Threads:
     mode: Value  # match-cpu | unset
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Seed:
     mode: Value  # required | inject | off
     env: Value | None
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Images:
     mode: Value  # pinned | any
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Env:
     name: Value
     value: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UseProfile:
     name: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Priority:
     value: Value
     preempting: Value | None  # preempting | non-preempting
@@ -193,26 +191,26 @@ class Priority:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Security:
     level: Value  # baseline | restricted | strict
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mtls:
     mesh: Value  # none | istio-sidecar | istio-ambient | linkerd
     mode: Value | None  # strict | permissive
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RuntimeClass:
     name: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodeRule:
     """`require-node SELECTOR` or `prefer-node SELECTOR weight N`."""
 
@@ -222,14 +220,14 @@ class NodeRule:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tolerate:
     selector: Selector  # = or exists
     effect: Value | None
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Spread:
     """`spread by LABEL across KEY` (topology spread) and `anti-affinity by LABEL across KEY`."""
 
@@ -241,13 +239,13 @@ class Spread:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlockIo:
     klass: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProxyResources:
     cpu: Value
     memory: Value
@@ -257,52 +255,52 @@ class ProxyResources:
 # --- tenant statements ------------------------------------------------------------------
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Namespaces:
     names: tuple[Value, ...]
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tiers:
     names: tuple[Value, ...]
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DefaultTier:
     name: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuotaItem:
     resource: Value  # cpu | memory | pods | ephemeral-storage
     amount: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quota:
     tier: Value | None
     items: tuple[QuotaItem, ...]
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CostCenter:
     value: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Label:
     key: Value
     value: Value
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortSpec:
     protocol: Value  # tcp | udp | sctp
     port: Value
@@ -313,7 +311,7 @@ class PortSpec:
 PeerKind = Literal["dns", "tenant", "namespace", "pods", "cidr"]
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Allow:
     direction: Direction
     peer: PeerKind
@@ -365,7 +363,7 @@ Statement = (
 BlockKind = Literal["cluster", "profile", "tier", "tenant"]
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Block:
     kind: BlockKind
     name: Value | None  # None for `cluster`
@@ -373,7 +371,7 @@ class Block:
     span: Span
 
 
-@_node
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Module:
     """One parsed file."""
 

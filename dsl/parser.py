@@ -13,6 +13,7 @@ This is the only module that imports lark: its errors become `Diagnostic`s here.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,7 +27,7 @@ start: _sep* (_item _sep+)* _item?
 
 _item: block | statement
 
-block: WORD arg* _LBRACE _sep* (statement _sep+)* statement? _RBRACE
+block: WORD arg* _LBRACE _sep* (statement _sep+)* statement? RBRACE
 statement: WORD arg*
 
 arg: WORD -> word
@@ -41,7 +42,7 @@ STRING: /"(?:[^"\\\r\n]|\\[^\r\n])*"/
 COMMA: /,(?:[ \t\f]|#[^\n]*|\r?\n)*/
 EQ: "="
 _LBRACE: "{"
-_RBRACE: "}"
+RBRACE: "}"
 _SEMI: ";"
 _NL: /(?:\r?\n)+/
 
@@ -75,6 +76,7 @@ class RawBlock:
     args: tuple[RawArg, ...]
     statements: tuple[RawStatement, ...]
     span: Span
+    close_line: int  # the line of the closing '}'
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +171,8 @@ class _Build(Transformer[Token, object]):
     def block(self, children: list[Token | RawArg | RawStatement]) -> RawBlock:
         kw, *rest = children
         assert isinstance(kw, Token)
+        close = rest.pop()
+        assert isinstance(close, Token)
         kspan = self._span(kw)
         args = tuple(a for a in rest if isinstance(a, RawArg))
         stmts = tuple(s for s in rest if isinstance(s, RawStatement))
@@ -179,6 +183,7 @@ class _Build(Transformer[Token, object]):
             args=args,
             statements=stmts,
             span=self._cover(kspan, last),
+            close_line=close.line or kspan.line,
         )
 
     def start(self, children: list[RawBlock | RawStatement]) -> tuple[RawBlock | RawStatement, ...]:
@@ -241,11 +246,37 @@ _EXAMPLES: dict[tuple[str, str, str], list[str]] = {
 }
 
 
+def _unclosed(text: str, path: str) -> Diagnostic:
+    """Point at the '{' that is never closed, skipping strings and comments."""
+    opened: list[tuple[int, int]] = []
+    for lineno, row in enumerate(text.split("\n"), 1):
+        in_string = False
+        for col, ch in enumerate(row, 1):
+            if in_string:
+                in_string = ch != '"' or row[col - 2] == "\\"
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                break
+            elif ch == "{":
+                opened.append((lineno, col))
+            elif ch == "}" and opened:
+                opened.pop()
+    line, col = opened[-1] if opened else (1, 1)
+    return error(
+        "E005",
+        "this block is not closed before the end of the file",
+        Span.point(path, line, col),
+        "add the missing '}' after the block's last statement",
+    )
+
+
 def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> Diagnostic:
     line = exc.line if isinstance(exc.line, int) and exc.line > 0 else 1
     col = exc.column if isinstance(exc.column, int) and exc.column > 0 else 1
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream if isinstance(exc.pos_in_stream, int) else -1
+        ch = text[pos] if 0 <= pos < len(text) else ""
         span = Span.point(path, line, col)
         if ch == '"':
             return error(
@@ -254,14 +285,22 @@ def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> Diagnostic:
                 span,
                 'close the string with " on the same line',
             )
+        if ch.isspace():
+            name = unicodedata.name(ch, f"U+{ord(ch):04X}").lower()
+            return error(
+                "E002",
+                f"unexpected {name} (U+{ord(ch):04X})",
+                span,
+                "replace it with a plain space or newline; it often comes from copy and paste",
+            )
         shown = repr(ch) if ch else "end of input"
         return error("E002", f"unexpected character {shown}", span, None)
     if isinstance(exc, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        span = Span.point(path, len(lines), len(lines[-1]) + 1)
-        return error("E005", "unexpected end of file: a block is not closed", span, "add '}'")
+        return _unclosed(text, path)
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
+    if tok.type == "$END" and "RBRACE" in (exc.accepts or exc.expected):
+        return _unclosed(text, path)
     tok_text = str(tok) if tok.type != "$END" else ""
     width = max(1, len(tok_text.split("\n", 1)[0]))
     if tok.type == "$END":
@@ -269,7 +308,10 @@ def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> Diagnostic:
         span = Span.point(path, len(lines), len(lines[-1]) + 1)
     else:
         span = Span(path=path, line=line, column=col, end_line=line, end_column=col + width)
-    matched = exc.match_examples(_parser().parse, _EXAMPLES, use_accepts=True)
+    try:
+        matched = exc.match_examples(_parser().parse, _EXAMPLES, use_accepts=True)
+    except Exception:  # lark 1.3.1 can fail while logging a clash between examples
+        matched = None
     if matched is not None:
         code, message, hint = matched
         return error(code, message, span, hint)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from dsl import ast
 from dsl.diagnostics import Diagnostic, Span, did_you_mean, error
@@ -157,11 +158,11 @@ class Args:
                 f"'{key.text}', found {self._describe()}"
             )
         if op.text in ("exists", "not-exists"):
-            kind = "exists" if op.text == "exists" else "not-exists"
-            return ast.Selector(key=key, op=kind, values=(), span=_cover(key.span, op.span))
+            ex: Literal["exists", "not-exists"] = "exists" if op.text == "exists" else "not-exists"
+            return ast.Selector(key=key, op=ex, values=(), span=_cover(key.span, op.span))
         vals = self.values("a label value")
-        kind2 = "in" if op.text == "in" else "not-in"
-        return ast.Selector(key=key, op=kind2, values=vals, span=_cover(key.span, vals[-1].span))
+        member: Literal["in", "not-in"] = "in" if op.text == "in" else "not-in"
+        return ast.Selector(key=key, op=member, values=vals, span=_cover(key.span, vals[-1].span))
 
     def selectors(self) -> tuple[ast.Selector, ...]:
         out = [self.selector()]
@@ -358,7 +359,7 @@ def _tolerate(a: Args, s: Span) -> ast.Statement:
     return ast.Tolerate(selector=sel, effect=effect, span=s)
 
 
-def _spread(kind: str) -> Reader:
+def _spread(kind: Literal["spread", "anti-affinity"]) -> Reader:
     def read(a: Args, s: Span) -> ast.Statement:
         a.expect("by")
         label = a.value("a pod label key, e.g. strategy.example.com/family")
@@ -371,7 +372,7 @@ def _spread(kind: str) -> Reader:
         hard = hardness is None or hardness.text == "hard"
         return ast.Spread(
             kind=kind, label=label, topology=topology, max_skew=skew, hard=hard, span=s
-        )  # type: ignore[arg-type]
+        )
 
     return read
 
