@@ -14,6 +14,12 @@ from compiler.model import CompiledPolicy
 from dsl import Diagnostic, Source, parse_sources, read_sources
 from dsl.diagnostics import sort_diagnostics
 
+# Diagnostics that a file missing from the policy (unreadable, or with a syntax error) can
+# cause in the other files: unknown or missing names, unused definitions.
+CAUSED_BY_A_MISSING_FILE = frozenset(
+    {"E012", "E013", "E014", "E015", "E019", "E024", "E034", "E045", "E051", "W025", "W060", "W061"}
+)
+
 __all__ = ["CompiledPolicy", "Loaded", "check", "load", "load_sources"]
 
 
@@ -30,10 +36,12 @@ class Loaded:
 
 def load_sources(sources: Sequence[Source], extra: Sequence[Diagnostic] = ()) -> Loaded:
     modules, diagnostics = parse_sources(sources)
-    # A file that does not parse is missing from `modules`: checking the rest would report
-    # its tiers and tenants as unknown everywhere, so the checks wait for the syntax fix.
-    unreadable = bool(extra) or len(modules) < len(sources)
-    policy, checked = (None, []) if unreadable or not sources else check(modules)
+    policy, checked = check(modules) if sources else (None, [])
+    if extra or len(modules) < len(sources):
+        # A file that could not be read or parsed is missing from `modules`: what it
+        # declares would be reported unknown or missing everywhere. Keep every other
+        # problem, so that one run still reports all that can be known.
+        checked = [d for d in checked if d.code not in CAUSED_BY_A_MISSING_FILE]
     all_diags = sort_diagnostics([*extra, *diagnostics, *checked])
     if any(d.is_error for d in all_diags):
         policy = None

@@ -12,12 +12,13 @@ This is the only module that imports lark: its errors become `Diagnostic`s here.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from dsl.diagnostics import Diagnostic, Span, error
@@ -27,20 +28,17 @@ start: _sep* (_item _sep+)* _item?
 
 _item: block | statement
 
-block: WORD arg* _LBRACE _sep* (statement _sep+)* statement? RBRACE
-statement: WORD arg*
-
-arg: WORD -> word
-   | STRING -> string
-   | COMMA -> comma
-   | EQ -> eq
+block: WORD ARGS? _LBRACE _sep* (statement _sep+)* statement? RBRACE
+statement: WORD ARGS?
 
 _sep: _NL | _SEMI
 
 WORD: /[^\s"#{};,=]+/
-STRING: /"(?:[^"\\\r\n]|\\[^\r\n])*"/
-COMMA: /,(?:[ \t\f]|#[^\n]*|\r?\n)*/
-EQ: "="
+// A statement's arguments are one token: words, strings, ',' and '=' with the spaces
+// between them, and a list may go on to the next line after a ','. `dsl.parser._split`
+// cuts it into arguments with their positions; one token a statement keeps parsing
+// linear and fast (lark's LALR loop costs the same for every token).
+ARGS: /(?:,[ \t\f]*(?:#[^\n]*)?(?:\r?\n[ \t\f]*)+|"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s"#{};]|[ \t\f]+(?=[^\s#{};]))+/
 _LBRACE: "{"
 RBRACE: "}"
 _SEMI: ";"
@@ -93,6 +91,11 @@ class RawFile:
     comments: tuple[Comment, ...]
 
 
+_PIECE = re.compile(
+    r'(?P<string>"(?:[^"\\\r\n]|\\[^\r\n])*")|(?P<comma>,)|(?P<eq>=)'
+    r'|(?P<word>[^\s"#{};,=]+)|(?P<ws>[ \t\f\r]+)|(?P<nl>\n)|(?P<comment>#[^\n]*)'
+)
+
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 
 
@@ -110,71 +113,94 @@ def _unescape(body: str) -> str | None:
     return "".join(out)
 
 
-class _Build(Transformer[Token, object]):
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-        self.diagnostics: list[Diagnostic] = []
+class _State(threading.local):
+    """What one parse in this thread is building: lark calls `_Build` during parsing."""
 
-    def _span(self, tok: Token) -> Span:
+    path: str = ""
+    comments: list[Comment] | None = None
+    diagnostics: list[Diagnostic] | None = None
+
+
+_STATE = _State()
+
+
+class _Build(Transformer[Token, object]):
+    """Builds the raw tree while LALR parses (lark's inline transformer: no parse tree).
+
+    WORD and STRING tokens never span lines, so a token's end is its start plus its length.
+    """
+
+    @staticmethod
+    def _span(tok: Token) -> Span:
+        line, col = tok.line or 1, tok.column or 1
         return Span(
-            path=self.path,
-            line=tok.line or 1,
-            column=tok.column or 1,
-            end_line=tok.line or 1,
-            end_column=(tok.column or 1) + len(str(tok).split("\n", 1)[0].rstrip()),
+            path=_STATE.path, line=line, column=col, end_line=line, end_column=col + len(tok)
         )
 
-    def _cover(self, first: Span, last: Span) -> Span:
+    @staticmethod
+    def _cover(first: Span, last: Span) -> Span:
         return Span(
-            path=self.path,
+            path=first.path,
             line=first.line,
             column=first.column,
             end_line=last.end_line,
             end_column=last.end_column,
         )
 
-    @v_args(inline=True)
-    def word(self, tok: Token) -> RawArg:
-        return RawArg(kind="word", text=str(tok), span=self._span(tok))
+    def _split(self, tok: Token | None) -> tuple[RawArg, ...]:
+        """Cut an ARGS token into arguments, each with its exact span."""
+        if tok is None:
+            return ()
+        path, line, base = _STATE.path, tok.line or 1, (tok.column or 1)
+        out: list[RawArg] = []
+        line_start = -base + 1  # offset in the token of column 1 of the current line
+        for m in _PIECE.finditer(tok):
+            kind, text, at = m.lastgroup, m.group(), m.start()
+            col = at - line_start + 1
+            if kind == "nl":
+                line += 1
+                line_start = m.end()
+            elif kind == "comment":
+                if _STATE.comments is not None:
+                    _STATE.comments.append(Comment(line=line, column=col, text=text))
+            elif kind == "string":
+                span = Span(
+                    path=path, line=line, column=col, end_line=line, end_column=col + len(text)
+                )
+                out.append(self._string(text, span))
+            elif kind != "ws":
+                span = Span(
+                    path=path, line=line, column=col, end_line=line, end_column=col + len(text)
+                )
+                out.append(RawArg(kind=kind, text=text, span=span))  # type: ignore[arg-type]
+        return tuple(out)
 
-    @v_args(inline=True)
-    def string(self, tok: Token) -> RawArg:
-        span = self._span(tok)
-        value = _unescape(str(tok)[1:-1])
+    @staticmethod
+    def _string(tok: str, span: Span) -> RawArg:
+        value = _unescape(tok[1:-1])
         if value is None:
-            self.diagnostics.append(
-                error("E003", "unknown escape in string", span, 'escapes are \\" \\\\ \\n \\t')
-            )
-            value = str(tok)[1:-1]
+            if _STATE.diagnostics is not None:
+                hint = 'escapes are \\" \\\\ \\n \\t'
+                _STATE.diagnostics.append(error("E003", "unknown escape in string", span, hint))
+            value = tok[1:-1]
         return RawArg(kind="string", text=value, span=span)
 
-    @v_args(inline=True)
-    def comma(self, tok: Token) -> RawArg:
-        span = self._span(tok)
-        return RawArg(kind="comma", text=",", span=Span.point(self.path, span.line, span.column))
-
-    @v_args(inline=True)
-    def eq(self, tok: Token) -> RawArg:
-        return RawArg(kind="eq", text="=", span=self._span(tok))
-
-    def statement(self, children: list[Token | RawArg]) -> RawStatement:
+    def statement(self, children: list[Token]) -> RawStatement:
         kw, *args = children
-        assert isinstance(kw, Token)
         kspan = self._span(kw)
-        rargs = tuple(a for a in args if isinstance(a, RawArg))
+        rargs = self._split(args[0] if args else None)
         last = rargs[-1].span if rargs else kspan
         return RawStatement(
             keyword=str(kw), keyword_span=kspan, args=rargs, span=self._cover(kspan, last)
         )
 
-    def block(self, children: list[Token | RawArg | RawStatement]) -> RawBlock:
+    def block(self, children: list[Token | RawStatement]) -> RawBlock:
         kw, *rest = children
         assert isinstance(kw, Token)
         close = rest.pop()
         assert isinstance(close, Token)
         kspan = self._span(kw)
-        args = tuple(a for a in rest if isinstance(a, RawArg))
+        args = self._split(next((a for a in rest if isinstance(a, Token)), None))
         stmts = tuple(s for s in rest if isinstance(s, RawStatement))
         last = stmts[-1].span if stmts else (args[-1].span if args else kspan)
         return RawBlock(
@@ -200,7 +226,8 @@ def _parser() -> Lark:
             GRAMMAR,
             parser="lalr",
             lexer="contextual",
-            lexer_callbacks={"COMMENT": _on_comment, "COMMA": _on_comma},
+            transformer=_Build(),
+            lexer_callbacks={"COMMENT": _on_comment},
         )
     return _PARSER
 
@@ -227,12 +254,12 @@ _EXAMPLES: dict[tuple[str, str, str], list[str]] = {
         "E004",
         "'=' needs a key before it",
         "write key = value",
-    ): ["= 1\n", "tier a {\n = 1\n}\n"],
+    ): ["= 1\n", "tier a {\n = 1\n}\n", "a b\n= 1\n", "a\n= 1\n"],
     (
         "E004",
         "a statement starts with a keyword, not a list separator",
         "remove the ',' or join this line to the previous one",
-    ): [", a\n", "tier a {\n , a\n}\n"],
+    ): [", a\n", "tier a {\n , a\n}\n", "a b\n, a\n", "a\n, a\n"],
     (
         "E004",
         "a statement starts with a keyword, not a string",
@@ -319,30 +346,9 @@ def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> Diagnostic:
     return error("E004", f"unexpected {shown}", span, None)
 
 
-class _Comments(threading.local):
-    sink: list[Comment] | None = None
-
-
-_COMMENTS = _Comments()
-
-
 def _on_comment(tok: Token) -> Token:
-    if _COMMENTS.sink is not None:
-        _COMMENTS.sink.append(Comment(line=tok.line or 1, column=tok.column or 1, text=str(tok)))
-    return tok
-
-
-def _on_comma(tok: Token) -> Token:
-    """A comma may end a line (a list goes on below); keep comments written after it."""
-    if _COMMENTS.sink is not None and "#" in tok:
-        line, col = tok.line or 1, tok.column or 1
-        for i, part in enumerate(str(tok).split("\n")):
-            if "#" in part:
-                at = part.index("#")
-                column = (col + at) if i == 0 else at + 1
-                _COMMENTS.sink.append(
-                    Comment(line=line + i, column=column, text=part[at:].rstrip("\r"))
-                )
+    if _STATE.comments is not None:
+        _STATE.comments.append(Comment(line=tok.line or 1, column=tok.column or 1, text=str(tok)))
     return tok
 
 
@@ -353,14 +359,13 @@ def parse_text(text: str, path: str) -> tuple[RawFile | None, list[Diagnostic]]:
     problems of every other file, and `dsl.syntax` reports every statement error.
     """
     comments: list[Comment] = []
-    _COMMENTS.sink = comments
+    diagnostics: list[Diagnostic] = []
+    _STATE.path, _STATE.comments, _STATE.diagnostics = path, comments, diagnostics
     try:
-        tree: Tree[Token] = _parser().parse(text if text.endswith("\n") else text + "\n")
+        items = _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as exc:
         return None, [_syntax_error(exc, path, text)]
     finally:
-        _COMMENTS.sink = None
-    builder = _Build(path)
-    items = builder.transform(tree)
+        _STATE.comments = _STATE.diagnostics = None
     assert isinstance(items, tuple)
-    return RawFile(path=path, items=items, comments=tuple(comments)), builder.diagnostics
+    return RawFile(path=path, items=items, comments=tuple(comments)), diagnostics
