@@ -38,7 +38,8 @@ fi
 # Small machine (2 cores): keep parallelism and memory in check.
 export GOMAXPROCS="${GOMAXPROCS:-2}"
 export GOGC="${GOGC:-50}"
-export GOFLAGS="-mod=mod"
+# go.mod/go.sum are complete (gen_gomod.py tidies them): never rewrite them.
+export GOFLAGS="-mod=readonly"
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
 
@@ -48,8 +49,15 @@ trap 'rm -rf "$TMP"' EXIT
 
 cd "$HERE"
 echo "build.sh: $(go version); building k8s.io/kubernetes $K8S_VERSION into $OUT"
-go mod download
-flags=(-p "$GOMAXPROCS" -trimpath -ldflags="-s -w")
+# Stamp the version as the official build does (hack/lib/version.sh), so that
+# /version and `kubectl version` report it instead of v0.0.0-master.
+minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit="
+done
+flags=(-p "$GOMAXPROCS" -trimpath "-ldflags=$ldflags")
 for cmd in kube-apiserver kube-controller-manager; do
     t=$(date +%s)
     go build "${flags[@]}" -o "$TMP/$cmd" "k8s.io/kubernetes/cmd/$cmd"
