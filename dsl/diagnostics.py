@@ -29,6 +29,17 @@ class Span:
     def point(cls, path: str, line: int, column: int) -> Span:
         return cls(path=path, line=line, column=column, end_line=line, end_column=column + 1)
 
+    @staticmethod
+    def cover(first: Span, last: Span) -> Span:
+        """From the start of `first` to the end of `last`."""
+        return Span(
+            path=first.path,
+            line=first.line,
+            column=first.column,
+            end_line=last.end_line,
+            end_column=last.end_column,
+        )
+
     def sort_key(self) -> tuple[str, int, int]:
         return (self.path, self.line, self.column)
 

@@ -137,16 +137,6 @@ class _Build(Transformer[Token, object]):
             path=_STATE.path, line=line, column=col, end_line=line, end_column=col + len(tok)
         )
 
-    @staticmethod
-    def _cover(first: Span, last: Span) -> Span:
-        return Span(
-            path=first.path,
-            line=first.line,
-            column=first.column,
-            end_line=last.end_line,
-            end_column=last.end_column,
-        )
-
     def _split(self, tok: Token | None) -> tuple[RawArg, ...]:
         """Cut an ARGS token into arguments, each with its exact span."""
         if tok is None:
@@ -191,7 +181,7 @@ class _Build(Transformer[Token, object]):
         rargs = self._split(args[0] if args else None)
         last = rargs[-1].span if rargs else kspan
         return RawStatement(
-            keyword=str(kw), keyword_span=kspan, args=rargs, span=self._cover(kspan, last)
+            keyword=str(kw), keyword_span=kspan, args=rargs, span=Span.cover(kspan, last)
         )
 
     def block(self, children: list[Token | RawStatement]) -> RawBlock:
@@ -208,7 +198,7 @@ class _Build(Transformer[Token, object]):
             kind_span=kspan,
             args=args,
             statements=stmts,
-            span=self._cover(kspan, last),
+            span=Span.cover(kspan, last),
             close_line=close.line or kspan.line,
         )
 

@@ -23,16 +23,6 @@ class _Misfit(Exception):
         self.diagnostic = diagnostic
 
 
-def _cover(first: Span, last: Span) -> Span:
-    return Span(
-        path=first.path,
-        line=first.line,
-        column=first.column,
-        end_line=last.end_line,
-        end_column=last.end_column,
-    )
-
-
 class Args:
     """A cursor over one statement's arguments."""
 
@@ -129,7 +119,7 @@ class Args:
 
     def span_from(self, start: Span) -> Span:
         last = self.items[self.i - 1].span if self.i > 0 else start
-        return _cover(start, last)
+        return Span.cover(start, last)
 
     # -- shapes shared by several statements
     def range(self, what: str) -> ast.Range:
@@ -150,7 +140,7 @@ class Args:
         key = self.value(f"{what} (key = value, key in a, b, key exists)")
         if self.eq():
             val = self.value("a label value after '='")
-            return ast.Selector(key=key, op="=", values=(val,), span=_cover(key.span, val.span))
+            return ast.Selector(key=key, op="=", values=(val,), span=Span.cover(key.span, val.span))
         op = self.maybe("in", "not-in", "exists", "not-exists")
         if op is None:
             raise self.misfit(
@@ -159,10 +149,10 @@ class Args:
             )
         if op.text in ("exists", "not-exists"):
             ex: Literal["exists", "not-exists"] = "exists" if op.text == "exists" else "not-exists"
-            return ast.Selector(key=key, op=ex, values=(), span=_cover(key.span, op.span))
+            return ast.Selector(key=key, op=ex, values=(), span=Span.cover(key.span, op.span))
         vals = self.values("a label value")
         member: Literal["in", "not-in"] = "in" if op.text == "in" else "not-in"
-        return ast.Selector(key=key, op=member, values=vals, span=_cover(key.span, vals[-1].span))
+        return ast.Selector(key=key, op=member, values=vals, span=Span.cover(key.span, vals[-1].span))
 
     def selectors(self) -> tuple[ast.Selector, ...]:
         out = [self.selector()]
@@ -409,7 +399,7 @@ def _quota(a: Args, s: Span) -> ast.Statement:
     while not a.at_end():
         res = a.choice("a quota resource", QUOTA_RESOURCES)
         amount = a.value(f"an amount of {res.text}")
-        items.append(ast.QuotaItem(resource=res, amount=amount, span=_cover(res.span, amount.span)))
+        items.append(ast.QuotaItem(resource=res, amount=amount, span=Span.cover(res.span, amount.span)))
     if not items:
         raise a.misfit("`quota` expects at least one resource and amount")
     return ast.Quota(tier=tier, items=tuple(items), span=s)
