@@ -1,15 +1,20 @@
-"""Generated policies of any size, for the benchmarks: realistic tenants with exact and
-glob namespaces, quotas, per-tier quotas and several network allows each."""
+"""Generated policies of any size, for the benchmarks (lint, compile, admission).
+
+Each tenant has an exact and a glob namespace (two existing namespaces match the glob),
+tiers on Istio ambient and Linkerd, a total and a per-tier quota, and allows: DNS,
+tenant-to-tenant both ways (`as` a service account on ingress), a CIDR with an exception, a
+namespace glob (expanded against the known namespaces) and a monitoring namespace.
+"""
 
 from __future__ import annotations
 
-from dsl.codes import with_base
-
-TIERS = """policy bench version "1"
+HEAD = """policy bench-compile version "1"
 
 cluster {
   governs app.kubernetes.io/component = backtest
+  exclude namespaces monitoring
   cni calico version 3.31
+  mesh-cni istio, linkerd
 }
 
 tier t0 {
@@ -17,6 +22,7 @@ tier t0 {
   memory 16Gi
   security strict
   priority 1000 preempting
+  mtls istio-ambient strict
   bandwidth ingress 1G egress 1G
 }
 
@@ -24,15 +30,17 @@ tier t1 {
   cpu 500m..8 default 2
   memory 1Gi..32Gi default 4Gi
   priority 100 non-preempting
+  mtls linkerd permissive
 }
 """
 
 
 def tenant(i: int, n: int) -> str:
-    peer = f"team{(i + 1) % n:05d}"
+    """One tenant block; tenant i talks to tenant i+1 (mod n)."""
+    name, peer = f"team{i:05d}", f"team{(i + 1) % n:05d}"
     return f"""
-tenant team{i:05d} {{
-  namespaces team{i:05d}, team{i:05d}-*
+tenant {name} {{
+  namespaces {name}, {name}-*
   tiers t0, t1
   default-tier t1
   quota cpu 64 memory 256Gi pods 100
@@ -40,15 +48,21 @@ tenant team{i:05d} {{
   cost-center "CC-{i}"
   allow egress dns
   allow egress tenant {peer} ports tcp 8080
-  allow ingress tenant {peer} ports tcp 8080
+  allow ingress tenant {peer} ports tcp 8080 as runner
   allow egress cidr 10.{i % 250}.0.0/16 except 10.{i % 250}.9.0/24 ports tcp 443
-  allow egress namespace market-data pods app = cache ports tcp 6379
+  allow egress namespace market-* pods app = cache ports tcp 6379
+  allow ingress namespace monitoring ports tcp 9090
 }}
 """
 
 
 def policy_text(tenants: int) -> str:
-    return TIERS + "".join(tenant(i, tenants) for i in range(tenants))
+    return HEAD + "".join(tenant(i, tenants) for i in range(tenants))
 
 
-__all__ = ["policy_text", "with_base"]
+def namespaces(tenants: int) -> list[str]:
+    """What `kubectl get ns` would list: every exact namespace, two per glob, and others."""
+    names = ["default", "kube-system", "monitoring", "market-data", "market-ticks"]
+    for i in range(tenants):
+        names += [f"team{i:05d}", f"team{i:05d}-a", f"team{i:05d}-b"]
+    return names

@@ -15,10 +15,10 @@ from compiler import conflicts, values
 from compiler.labels import SYSTEM_NAMESPACES
 from compiler.model import (
     BandwidthKeys,
-    Cni,
-    Operator,
     Cluster,
+    Cni,
     CompiledPolicy,
+    Operator,
     Requirement,
     Tenant,
     Tier,

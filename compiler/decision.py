@@ -9,6 +9,16 @@ JsonPatch = list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Denial:
+    """One reason for a denial: its rule id, the full message line (naming tenant, tier, rule
+    and fix), and the JSON Pointer of the offending field in the object ("" for the object)."""
+
+    rule: str
+    message: str
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """The outcome of `mutate` for one object.
 
@@ -16,6 +26,7 @@ class Decision:
     code/message: the HTTP status and the text `kubectl` shows on denial. rules: the ids of
     the rules that fired, e.g. "resources.cpu.default". tenant/tier: None when the object
     is not governed. warnings go back to the client; audit_annotations to the audit log.
+    denials: one entry per reason when denied (`message` joins their lines).
     """
 
     allowed: bool
@@ -28,3 +39,4 @@ class Decision:
     tenant: str | None = None
     tier: str | None = None
     governed: bool = False
+    denials: tuple[Denial, ...] = ()

@@ -8,11 +8,11 @@ and do not take part in equality.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from compiler.globs import matches
 from dsl.diagnostics import Span
 
 Mesh = Literal["none", "istio-sidecar", "istio-ambient", "linkerd"]
@@ -290,6 +290,6 @@ class NamespaceIndex:
             if n > len(namespace):
                 break
             for glob, tenant in self.by_prefix.get(namespace[:n], ()):
-                if fnmatch.fnmatchcase(namespace, glob):
+                if matches(namespace, glob):
                     return tenant
         return None

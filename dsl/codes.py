@@ -34,6 +34,8 @@ class Code:
     title: str
     example: str | None  # None: the case cannot be shown as text (see `note`)
     note: str = ""
+    # compile-time codes (the targets): the namespaces `--namespaces` would list
+    namespaces: tuple[str, ...] | None = None
 
 
 CATALOG: tuple[Code, ...] = (
@@ -295,6 +297,51 @@ CATALOG: tuple[Code, ...] = (
         BASE.replace("cpu 500m..2 default 1", "cpu exclusive 2").replace(
             "memory 1Gi..4Gi default 2Gi", "memory 4Gi\n  swap on"
         ),
+    ),
+    Code(
+        "W070",
+        "a namespace glob a NetworkPolicy cannot select, expanded to the namespaces known at compile time",
+        BASE.replace("tiers t0\n", "tiers t0\n  allow egress namespace feed-* ports tcp 9000\n"),
+        "Reported by `hermetic compile`: label selectors cannot match a name pattern, so the glob becomes the namespaces `--namespaces` lists.",
+        ("feed-1", "feed-2", "team-a"),
+    ),
+    Code(
+        "W071",
+        "a namespace glob that matches no namespace known at compile time",
+        BASE.replace("tiers t0\n", "tiers t0\n  allow egress namespace feed-* ports tcp 9000\n"),
+        "Reported by `hermetic compile`: the peer is left out, never widened.",
+        ("team-a",),
+    ),
+    Code(
+        "W072",
+        "a service-account identity NetworkPolicy cannot enforce for tiers without a mesh",
+        BASE.replace(
+            "tiers t0\n", "tiers t0\n  allow ingress tenant team-a ports tcp 8080 as runner\n"
+        ),
+        "Reported by `hermetic compile`.",
+        ("team-a",),
+    ),
+    Code(
+        "W073",
+        "a tenant quota repeated in each of the tenant's namespaces",
+        BASE.replace("namespaces team-a", "namespaces team-a, team-a-*").replace(
+            "tiers t0\n", "tiers t0\n  quota pods 50\n"
+        ),
+        "Reported by `hermetic compile`: a ResourceQuota binds one namespace.",
+        ("team-a", "team-a-1"),
+    ),
+    Code(
+        "W074",
+        "an ingress rule the mesh's authorization objects cannot mirror exactly",
+        BASE.replace(
+            "  memory 1Gi..4Gi default 2Gi\n",
+            "  memory 1Gi..4Gi default 2Gi\n  mtls istio-ambient strict\n",
+        ).replace(
+            "tiers t0\n",
+            "tiers t0\n  allow ingress pods app = peer ports tcp 5000, udp 5001 as peer\n",
+        ),
+        "Reported by `hermetic compile`.",
+        ("team-a",),
     ),
     Code("W060", "a profile no tier uses", with_base("profile unused {\n  cpu 1\n}\n")),
     Code("W061", "a tier no tenant may use", with_base("tier t1 {\n  cpu 1\n  memory 1Gi\n}\n")),

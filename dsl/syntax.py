@@ -152,7 +152,9 @@ class Args:
             return ast.Selector(key=key, op=ex, values=(), span=Span.cover(key.span, op.span))
         vals = self.values("a label value")
         member: Literal["in", "not-in"] = "in" if op.text == "in" else "not-in"
-        return ast.Selector(key=key, op=member, values=vals, span=Span.cover(key.span, vals[-1].span))
+        return ast.Selector(
+            key=key, op=member, values=vals, span=Span.cover(key.span, vals[-1].span)
+        )
 
     def selectors(self) -> tuple[ast.Selector, ...]:
         out = [self.selector()]
@@ -399,7 +401,9 @@ def _quota(a: Args, s: Span) -> ast.Statement:
     while not a.at_end():
         res = a.choice("a quota resource", QUOTA_RESOURCES)
         amount = a.value(f"an amount of {res.text}")
-        items.append(ast.QuotaItem(resource=res, amount=amount, span=Span.cover(res.span, amount.span)))
+        items.append(
+            ast.QuotaItem(resource=res, amount=amount, span=Span.cover(res.span, amount.span))
+        )
     if not items:
         raise a.misfit("`quota` expects at least one resource and amount")
     return ast.Quota(tier=tier, items=tuple(items), span=s)

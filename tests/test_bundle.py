@@ -24,6 +24,18 @@ def test_round_trip_and_digest(bundled_policy: CompiledPolicy) -> None:
     assert bundle.dumps(bundle.build(loaded.policy)) == text  # byte-identical
 
 
+def test_digest_names_the_policy_whatever_the_templates(bundled_policy: CompiledPolicy) -> None:
+    plain = bundle.build(bundled_policy)
+    with_templates = bundle.build(bundled_policy, templates={"x": [{"kind": "ConfigMap"}]})
+    assert plain["metadata"]["digest"] == with_templates["metadata"]["digest"]
+    assert plain["metadata"]["digest"] == bundle.digest_for(bundled_policy)
+    assert plain["metadata"]["templatesDigest"] != with_templates["metadata"]["templatesDigest"]
+    tampered = json.loads(bundle.dumps(with_templates))
+    tampered["templates"]["x"][0]["kind"] = "Secret"
+    with pytest.raises(bundle.BundleError, match="templatesDigest"):
+        bundle.loads(json.dumps(tampered))
+
+
 def test_tampered_bundle_is_refused(bundled_policy: CompiledPolicy) -> None:
     doc = bundle.build(bundled_policy)
     doc["policy"]["tiers"][0]["priority"]["value"] = 1

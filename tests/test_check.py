@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import compiler
 from compiler.check import bandwidth_keys
-from compiler.globs import overlap
+from compiler.globs import matches, overlap
 from compiler.model import CompiledPolicy
 from dsl.codes import BASE
 from dsl.loader import Source
@@ -66,6 +66,12 @@ def test_glob_overlap_agrees_with_brute_force(a: str, b: str) -> None:
     )
     brute = any(fnmatch.fnmatchcase(w, a) and fnmatch.fnmatchcase(w, b) for w in witnesses)
     assert overlap(a, b) == brute
+
+
+@settings(max_examples=2000, derandomize=True, deadline=None)
+@given(st.text(alphabet="ab-", max_size=8), glob_text)
+def test_glob_matching_agrees_with_fnmatch(name: str, glob: str) -> None:
+    assert matches(name, glob) == fnmatch.fnmatchcase(name, glob)
 
 
 def test_bandwidth_keys_follow_the_cni() -> None:

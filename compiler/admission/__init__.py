@@ -1,0 +1,130 @@
+"""The admission decision: `mutate` (the mutating webhook, `hermetic mutate`, `hermetic
+check`) and `validate` (the validating backstop after every mutating webhook).
+
+Both are pure functions of an object and a CompiledPolicy, never change their input and
+never raise: a malformed object is denied with a message naming the field; an unexpected
+failure becomes a denial with rule `internal.error` (a bug: tests prove it never happens).
+
+Where each decision is documented (module docstrings):
+- engine: what is governed (tenant from the namespace argument, else the object's own, an
+  exact name before a glob; the `governs` selector; mirror pods pass; a pod without
+  containers or with unreadable labels is denied), the tier (label or tenant default).
+- stamps: tenant/tier/cost-center labels are hermetic's (another tenant's is overwritten,
+  with a warning); `hermetic.io/rules` is rewritten only when something else changes.
+- resources: bounds are per container; a missing value copies its partner, both missing
+  get the default; user values are never rewritten, only denied.
+- security, mesh, network, scratch (a user's mount at a scratch path is kept, a volume
+  with a scratch volume's name is denied), scheduling (priority set to the class's value;
+  families selected by the pod's own label value), seed (derived from namespace, name and
+  request uid; none injected into templates), environment, controllers, update (pods:
+  no patch; checks on stamped pods; deleting and pre-hermetic pods pass).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.admission import cache, engine, update
+from compiler.admission.context import line
+from compiler.admission.patch import pointer
+from compiler.admission.rules import RULES
+from compiler.decision import Decision, Denial
+from compiler.model import CompiledPolicy
+
+__all__ = ["RULES", "Decision", "mutate", "validate"]
+
+
+def mutate(
+    obj: dict[str, Any],
+    policy: CompiledPolicy,
+    *,
+    namespace: str,
+    operation: str = "CREATE",
+    request_uid: str = "",
+    digest: str | None = None,
+    dry_run: bool = False,
+) -> Decision:
+    """Admit (with an RFC 6902 patch), pass untouched, or deny a Pod or a pod controller.
+
+    namespace: the request's namespace (wins over the object's own). request_uid: seeds
+    injected seeds. digest: the bundle digest to stamp (default: computed once per policy).
+    dry_run changes nothing: the decision has no side effects either way.
+    """
+    del dry_run  # pure: a dry run decides exactly like a real one
+    try:
+        if operation in ("DELETE", "CONNECT"):
+            return engine.PASS
+        s = engine.subject(obj, policy, namespace)
+        if s is None:
+            return engine.PASS
+        if operation == "UPDATE" and not s.base and update.exempt(s.obj):
+            return update.exempted(s)
+        if s.denial is not None:
+            return s.denial
+        ctx = engine.context(s, policy, request_uid, digest or cache.for_policy(policy).digest())
+        if operation == "UPDATE" and not s.base:
+            return update.decide(ctx)
+        engine.run_passes(ctx)
+        return engine.decide(ctx)
+    except Exception as exc:  # the promise: never raise
+        return _internal(exc)
+
+
+def validate(obj: dict[str, Any], policy: CompiledPolicy, *, namespace: str) -> Decision:
+    """Re-check the final object after every mutating webhook; never patches.
+
+    Denies what `mutate` would deny, what a guarantee rule would still have to change (a
+    later webhook undid hermetic's work, e.g. added a container without requests ==
+    limits to an exclusive-core pod), and missing stamps (the pod skipped `mutate`).
+    Convenience rules (thread counts, scratch mounts, seeds recorded) only warn.
+    """
+    try:
+        s = engine.subject(obj, policy, namespace)
+        if s is None:
+            return engine.PASS
+        if s.denial is not None:
+            return s.denial
+        ctx = engine.context(s, policy, "", cache.for_policy(policy).digest())
+        ctx.changes = []
+        engine.run_passes(ctx)
+        return _backstop(ctx)
+    except Exception as exc:
+        return _internal(exc)
+
+
+def _backstop(ctx: engine.Ctx) -> Decision:
+    fix = (
+        "hermetic sets it at admission and a later mutating webhook undid it: "
+        "let hermetic run after that webhook (reinvocationPolicy IfNeeded) or fix it"
+    )
+    for change in ctx.changes or ():
+        if engine.guarantee(change.rule):
+            text = line(ctx.tenant.name, ctx.tier.name, ctx.where, change.what, change.rule, fix)
+            where = pointer(change.path)
+            ctx.denials.append(Denial(rule=change.rule, message=text, path=where))
+    for rule, problem, path in engine.stamp_problems(ctx):
+        fix = "the pod did not go through hermetic's mutating webhook: recreate it"
+        ctx.deny(rule, problem, fix, path)
+    if ctx.denials:
+        return engine.decide(ctx)
+    return Decision(
+        allowed=True,
+        warnings=tuple(ctx.warnings),
+        tenant=ctx.tenant.name,
+        tier=ctx.tier.name,
+        governed=True,
+    )
+
+
+def _internal(exc: Exception) -> Decision:
+    subject = f"hermetic failed on this object ({type(exc).__name__})"
+    fix = "report this bug to the platform team; the object is denied to stay safe"
+    text = line("unknown", "unknown", "", subject, "internal.error", fix)
+    return Decision(
+        allowed=False,
+        code=500,
+        message=text,
+        rules=("internal.error",),
+        denials=(Denial(rule="internal.error", message=text),),
+        governed=True,
+    )

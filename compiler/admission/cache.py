@@ -1,0 +1,140 @@
+"""What `mutate` precomputes once per policy object: the bundle digest and, per tier, the
+JSON fragments it writes (node terms, tolerations, annotations, volumes, formatted defaults).
+
+Keyed by the policy object's identity, not its value: hashing a CompiledPolicy walks every
+tenant, which would make each call cost O(tenants). A weak reference drops the entry when
+the policy is garbage collected (the webhook swaps policies on reload).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from compiler import bundle
+from compiler.model import BandwidthKeys, CompiledPolicy, Requirement, Tier
+from compiler.quantity import format_bytes, format_cpu, parse
+from compiler.targets.calico import shaping_annotations
+
+BLOCK_IO = "blockio.resources.beta.kubernetes.io/pod"
+MESH_CONTAINERS = {
+    "istio-sidecar": frozenset({"istio-proxy", "istio-init", "istio-validation"}),
+    "linkerd": frozenset({"linkerd-proxy", "linkerd-init", "linkerd-network-validator"}),
+}
+
+
+def expression(r: Requirement) -> dict[str, Any]:
+    """A Kubernetes matchExpression; Exists/DoesNotExist take no values."""
+    out: dict[str, Any] = {"key": r.key, "operator": r.operator}
+    if r.operator in ("In", "NotIn"):
+        out["values"] = list(r.values)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    key: str  # the annotation
+    value: str  # the tier's value, as written on the pod
+    limit: int  # the same, as a number, for comparing a user's value
+
+
+@dataclass(frozen=True, slots=True)
+class TierData:
+    """One tier's fragments, ready to write (copied before writing: they are shared)."""
+
+    defaults: dict[str, str | None]  # cpu, memory, ephemeral-storage -> default quantity
+    node_expressions: tuple[dict[str, Any], ...]
+    node_preferences: tuple[dict[str, Any], ...]
+    tolerations: tuple[dict[str, Any], ...]
+    shaping: tuple[Shape, ...]
+    mesh_containers: frozenset[str]
+    scratch_volumes: tuple[dict[str, Any], ...]
+    preemption_policy: str
+
+
+def _tier_data(tier: Tier, keys: BandwidthKeys) -> TierData:
+    r = tier.resources
+    eph = r.ephemeral_storage
+    prefs = tuple(
+        {"weight": p.weight, "preference": {"matchExpressions": [expression(p.requirement)]}}
+        for p in tier.node_preferred
+    )
+    tolerations = []
+    for t in tier.tolerations:
+        tol: dict[str, Any] = {"key": t.key, "operator": t.operator}
+        if t.value is not None:
+            tol["value"] = t.value
+        if t.effect is not None:
+            tol["effect"] = t.effect
+        tolerations.append(tol)
+    shaping = tuple(
+        Shape(k, v, _number(v)) for k, v in sorted(shaping_annotations(tier, keys).items())
+    )
+    volumes = tuple(
+        {
+            "name": d.volume,
+            "emptyDir": {"sizeLimit": format_bytes(d.size)}
+            | ({"medium": "Memory"} if d.medium == "memory" else {}),
+        }
+        for d in tier.scratch
+    )
+    return TierData(
+        defaults={
+            "cpu": format_cpu(r.cpu.default) if r.cpu.default is not None else None,
+            "memory": format_bytes(r.memory.default) if r.memory.default is not None else None,
+            "ephemeral-storage": format_bytes(eph.default)
+            if eph is not None and eph.default is not None
+            else None,
+        },
+        node_expressions=tuple(expression(x) for x in tier.node_required),
+        node_preferences=prefs,
+        tolerations=tuple(tolerations),
+        shaping=shaping,
+        mesh_containers=MESH_CONTAINERS.get(tier.mtls.mesh, frozenset()),
+        scratch_volumes=volumes,
+        preemption_policy="PreemptLowerPriority" if tier.priority.preempting else "Never",
+    )
+
+
+def _number(value: str) -> int:
+    return int(parse(value))
+
+
+class PolicyCache:
+    __slots__ = ("_digest", "_policy", "tiers")
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        keys = policy.cluster.bandwidth_keys
+        self.tiers = {t.name: _tier_data(t, keys) for t in policy.tiers}
+        self._policy = weakref.ref(policy)
+        self._digest: str | None = None
+
+    def digest(self) -> str:
+        """The digest of the policy's bundle; computed once (it serialises the whole policy)."""
+        if self._digest is None:
+            policy = self._policy()
+            assert policy is not None
+            self._digest = bundle.digest_for(policy)
+        return self._digest
+
+
+_CACHE: dict[int, tuple[weakref.ref[CompiledPolicy], PolicyCache]] = {}
+
+
+def for_policy(policy: CompiledPolicy) -> PolicyCache:
+    """The cache of this policy object, built on first use."""
+    key = id(policy)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is policy:
+        return hit[1]
+    cache = PolicyCache(policy)
+    _CACHE[key] = (weakref.ref(policy), cache)
+    weakref.finalize(policy, _drop, key)
+    return cache
+
+
+def _drop(key: int) -> None:
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is None:
+        del _CACHE[key]

@@ -1,0 +1,232 @@
+"""`mutate` and `validate`: from an object and a policy to a Decision. Pure: no I/O.
+
+Order of the passes (each reads what the earlier ones wrote): mesh, security, resources,
+scratch (needs the read-only roots), network, scheduling, seed, environment (needs the CPU
+limits and the seed), images, and stamps last (they record the rules that fired).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.admission import (
+    cache,
+    controllers,
+    environment,
+    mesh,
+    network,
+    resources,
+    scheduling,
+    scratch,
+    security,
+    seed,
+    stamps,
+)
+from compiler.admission.context import Ctx, line, q
+
+__all__ = ["Ctx"]
+from compiler.admission.patch import Editor, Malformed, Path, pointer
+from compiler.admission.rules import RULES
+from compiler.decision import Decision, Denial
+from compiler.labels import COST_CENTER, DIGEST, TENANT, TIER
+from compiler.model import CompiledPolicy, Tenant, Tier
+
+MIRROR = "kubernetes.io/config.mirror"
+PASS = Decision(allowed=True)
+FORBIDDEN = 403
+
+
+@dataclass(slots=True)
+class Subject:
+    """A governed object: its pod's place, tenant and tier (or the denial of its tier)."""
+
+    obj: dict[str, Any]
+    base: Path
+    tenant: Tenant
+    tier: Tier | None
+    where: str
+    namespace: str
+    labels: dict[str, Any]
+    denial: Decision | None = None
+
+
+def _namespace(obj: dict[str, Any], namespace: str) -> str:
+    if namespace:
+        return namespace
+    meta = obj.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    return ns if isinstance(ns, str) and ns else "default"
+
+
+def _where(obj: dict[str, Any], base: Path) -> str:
+    if not base:
+        return ""
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return f"{obj.get('kind')} {q(name or '')} pod template: "
+
+
+def _string_map(ed: Editor, path: Path) -> dict[str, Any]:
+    value = ed.get(path)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(ed.base + path, "an object of strings")
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise Malformed((*ed.base, *path, k), "a string")
+    return value
+
+
+def subject(obj: Any, policy: CompiledPolicy, namespace: str) -> Subject | None:
+    """The governed object, or None when the object passes untouched."""
+    if not isinstance(obj, dict):
+        return None
+    base = controllers.template_path(obj)
+    if base is None:
+        return None
+    ns = _namespace(obj, namespace)
+    tenant = policy.tenant_for_namespace(ns)
+    if tenant is None:
+        return None
+    ed = Editor(obj, base)
+    where = _where(obj, base)
+    try:
+        labels = _string_map(ed, ("metadata", "labels"))
+        annotations = _string_map(ed, ("metadata", "annotations"))
+    except Malformed as m:
+        return _malformed_subject(obj, base, tenant, policy, where, ns, m)
+    if not policy.governs(labels) or (not base and MIRROR in annotations):
+        return None
+    tier, denial = _tier(tenant, policy, labels.get(TIER), where, base)
+    return Subject(obj, base, tenant, tier, where, ns, labels, denial)
+
+
+def _malformed_subject(
+    obj: dict[str, Any],
+    base: Path,
+    tenant: Tenant,
+    policy: CompiledPolicy,
+    where: str,
+    ns: str,
+    m: Malformed,
+) -> Subject:
+    # Labels we cannot read might have been the ones that govern the pod: deny, to stay safe.
+    subject_text = f"{'.'.join(str(k) for k in m.path)} must be {m.expected}"
+    fix = "correct the manifest (the API server would reject it as well)"
+    text = line(tenant.name, tenant.default_tier, where, subject_text, "pod.malformed", fix)
+    denial = Denial(rule="pod.malformed", message=text, path=pointer(m.path))
+    decision = _denied(tenant.name, tenant.default_tier, [denial], [])
+    return Subject(obj, base, tenant, None, where, ns, {}, decision)
+
+
+def _tier(
+    tenant: Tenant, policy: CompiledPolicy, asked: str | None, where: str, base: Path
+) -> tuple[Tier | None, Decision | None]:
+    name = asked if asked else tenant.default_tier
+    tier = policy.tier(name) if name in tenant.tiers else None
+    if tier is not None:
+        return tier, None
+    allowed = ", ".join(tenant.tiers)
+    fix = (
+        f"use one of {allowed} in label {TIER}, or remove the label for the tenant's default "
+        f"{tenant.default_tier}"
+    )
+    text = line(tenant.name, name, where, f"the pod asks for tier {q(name)}", "tier.allowed", fix)
+    path = pointer((*base, "metadata", "labels", TIER))
+    return None, _denied(
+        tenant.name, name, [Denial(rule="tier.allowed", message=text, path=path)], []
+    )
+
+
+def _denied(tenant: str, tier: str, denials: list[Denial], warnings: list[str]) -> Decision:
+    rules = tuple(sorted({d.rule for d in denials}))
+    return Decision(
+        allowed=False,
+        code=FORBIDDEN,
+        message="\n".join(d.message for d in denials),
+        warnings=tuple(warnings),
+        rules=rules,
+        tenant=tenant,
+        tier=tier,
+        governed=True,
+        denials=tuple(denials),
+        audit_annotations={"tenant": tenant, "tier": tier, "denied": ",".join(rules)},
+    )
+
+
+def context(s: Subject, policy: CompiledPolicy, uid: str, digest: str) -> Ctx:
+    assert s.tier is not None
+    data = cache.for_policy(policy).tiers[s.tier.name]
+    ed = Editor(s.obj, s.base)
+    return Ctx(
+        policy=policy, tenant=s.tenant, tier=s.tier, data=data, ed=ed,
+        namespace=s.namespace, where=s.where, uid=uid, digest=digest,
+    )  # fmt: skip
+
+
+def run_passes(ctx: Ctx) -> None:
+    """Every pass but the stamps; a Malformed field ends the run with a denial."""
+    try:
+        containers = ctx.get(("spec", "containers"))
+        if not isinstance(containers, list) or not containers:
+            # The API server rejects a pod without containers; so do we, by name.
+            raise Malformed((*ctx.ed.base, "spec", "containers"), "a non-empty list of containers")
+        mesh.apply(ctx)
+        security.apply(ctx)
+        resources.apply(ctx)
+        scratch.apply(ctx)
+        network.apply(ctx)
+        scheduling.apply(ctx)
+        value = seed.apply(ctx).value
+        environment.apply(ctx, value)
+        environment.images(ctx)
+    except Malformed as m:
+        ctx.deny_malformed(m)
+
+
+def decide(ctx: Ctx) -> Decision:
+    """The decision of a context whose passes have run: the denial, or the stamped patch."""
+    if ctx.denials:
+        return _denied(ctx.tenant.name, ctx.tier.name, ctx.denials, ctx.warnings)
+    rules = stamps.apply(ctx)
+    audit = {"tenant": ctx.tenant.name, "tier": ctx.tier.name, "bundle-digest": ctx.digest}
+    audit["rules"] = ",".join(rules)
+    return Decision(
+        allowed=True,
+        patch=ctx.ed.ops,
+        warnings=tuple(ctx.warnings),
+        audit_annotations=audit,
+        rules=rules,
+        tenant=ctx.tenant.name,
+        tier=ctx.tier.name,
+        governed=True,
+    )
+
+
+def guarantee(rule: str) -> bool:
+    r = RULES.get(rule)
+    return r is None or r.guarantee
+
+
+def stamp_problems(ctx: Ctx) -> list[tuple[str, str, Path]]:
+    """Stamps the final object lacks: (rule, problem, path)."""
+    labels = ctx.labels
+    out: list[tuple[str, str, Path]] = []
+    for key, want, rule in (
+        (TENANT, ctx.tenant.name, "stamp.tenant"),
+        (TIER, ctx.tier.name, "stamp.tier"),
+        (COST_CENTER, ctx.tenant.cost_center, "stamp.cost-center"),
+    ):
+        if want is not None and labels.get(key) != want:
+            out.append(
+                (
+                    rule,
+                    f"label {key} is {q(labels.get(key))}, not {want}",
+                    ("metadata", "labels", key),
+                )
+            )
+    if not ctx.annotations.get(DIGEST):
+        out.append(("stamp.digest", f"annotation {DIGEST} is missing", ("metadata", "annotations")))
+    return out

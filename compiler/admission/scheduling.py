@@ -1,0 +1,165 @@
+"""Scheduling: priority, runtime class, node affinity, tolerations, spreading, block I/O.
+
+- priorityClassName is the tier's; another class is denied. `priority` and
+  `preemptionPolicy` are set to the class's values: the Priority admission plugin fills
+  them before webhooks run (from the class the pod had, or none) and runs again after us,
+  rejecting a pod whose values disagree with its class.
+- Required node labels are ANDed into every nodeSelectorTerm (terms are ORed, so a term
+  without them would escape the tier's nodes); with no term, one is created.
+- Preferred terms and tolerations are merged without duplicates.
+- Strategy families: anti-affinity and topology spread select the pod's own family value
+  (`labelSelector.matchLabels {label: value}`), which works on every Kubernetes version
+  and never puts one key in both labelSelector and matchLabelKeys. A pod without the
+  family label has no family to keep apart and gets no term.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.admission.cache import BLOCK_IO
+from compiler.admission.context import Ctx, q
+from compiler.admission.patch import clone
+from compiler.model import Spread
+
+NODE = ("spec", "affinity", "nodeAffinity")
+REQUIRED = (*NODE, "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+PREFERRED = (*NODE, "preferredDuringSchedulingIgnoredDuringExecution")
+ANTI = ("spec", "affinity", "podAntiAffinity")
+SPREAD = ("spec", "topologySpreadConstraints")
+
+
+def apply(ctx: Ctx) -> None:
+    _priority(ctx)
+    _runtime_class(ctx)
+    _required_nodes(ctx)
+    _merge(ctx, PREFERRED, ctx.data.node_preferences, "scheduling.node-preferred", "preference")
+    _merge(ctx, ("spec", "tolerations"), ctx.data.tolerations, "scheduling.tolerations", None)
+    labels = ctx.labels
+    for s in ctx.tier.spreads:
+        value = labels.get(s.label)
+        if isinstance(value, str):
+            _spread(ctx, s, value)
+    if ctx.tier.block_io is not None:
+        _block_io(ctx, ctx.tier.block_io)
+
+
+def _priority(ctx: Ctx) -> None:
+    p = ctx.tier.priority
+    spec = ctx.mapping(("spec",))
+    name = spec.get("priorityClassName")
+    if name not in (None, "", p.class_name):
+        subject = f"the pod sets priorityClassName {q(name)}"
+        fix = f"remove it: tier {ctx.tier.name} runs at PriorityClass {p.class_name}"
+        ctx.deny("scheduling.priority-class", subject, fix, ("spec", "priorityClassName"))
+        return
+    what = "the pod has no priorityClassName"
+    ctx.set(("spec", "priorityClassName"), p.class_name, "scheduling.priority-class", what)
+    for key, value in (("priority", p.value), ("preemptionPolicy", ctx.data.preemption_policy)):
+        old = spec.get(key)
+        if old is None and ctx.template:
+            continue  # the Priority plugin fills it when each pod is created
+        what = f"the pod's {key} is not its class's ({value})"
+        if ctx.set(("spec", key), value, "scheduling.priority", what) and old is not None:
+            ctx.warn(f"hermetic: {key} set to {value} to match {p.class_name} (was {q(old)})")
+
+
+def _runtime_class(ctx: Ctx) -> None:
+    want = ctx.tier.runtime_class
+    if want is None:
+        return
+    have = ctx.get(("spec", "runtimeClassName"))
+    if have not in (None, "", want):
+        subject = f"the pod sets runtimeClassName {q(have)}"
+        fix = f"remove it: tier {ctx.tier.name} runs with RuntimeClass {want}"
+        ctx.deny("scheduling.runtime-class", subject, fix, ("spec", "runtimeClassName"))
+        return
+    what = "the pod has no runtimeClassName"
+    ctx.set(("spec", "runtimeClassName"), want, "scheduling.runtime-class", what)
+
+
+def _required_nodes(ctx: Ctx) -> None:
+    exprs = ctx.data.node_expressions
+    if not exprs:
+        return
+    terms = ctx.items(REQUIRED)
+    rule = "scheduling.node-required"
+    if not terms:
+        term = {"matchExpressions": [clone(e) for e in exprs]}
+        ctx.set(REQUIRED, [term], rule, "the pod may run on any node")
+        return
+    for i, term in enumerate(terms):
+        if not isinstance(term, dict):
+            continue  # the API server rejects it
+        have = ctx.items((*REQUIRED, i, "matchExpressions"))
+        missing = [e for e in exprs if e not in have]
+        what = f"node selector term {i} lets the pod run outside the tier's nodes"
+        if not have:
+            ctx.set((*REQUIRED, i, "matchExpressions"), [clone(e) for e in missing], rule, what)
+            continue
+        for e in missing:
+            ctx.append((*REQUIRED, i, "matchExpressions"), clone(e), rule, what)
+
+
+def _merge(
+    ctx: Ctx, path: tuple[str, ...], wanted: tuple[dict[str, Any], ...], rule: str, key: str | None
+) -> None:
+    """Append each wanted item unless an equal one (or one with an equal `key`) is there."""
+    if not wanted:
+        return
+    have = ctx.items(path)
+    seen = [h.get(key) if key and isinstance(h, dict) else h for h in have]
+    for item in wanted:
+        if (item.get(key) if key else item) not in seen:
+            ctx.append(path, clone(item), rule, f"the pod lacks the tier's {path[-1]} entry")
+
+
+def _spread(ctx: Ctx, s: Spread, value: str) -> None:
+    selector = {"matchLabels": {s.label: value}}
+    if s.kind == "anti-affinity":
+        term = {"labelSelector": selector, "topologyKey": s.topology_key}
+        if s.hard:
+            path = (*ANTI, "requiredDuringSchedulingIgnoredDuringExecution")
+            _merge(ctx, path, (term,), "scheduling.anti-affinity", None)
+        else:
+            path = (*ANTI, "preferredDuringSchedulingIgnoredDuringExecution")
+            item = {"weight": 100, "podAffinityTerm": term}
+            _merge(ctx, path, (item,), "scheduling.anti-affinity", "podAffinityTerm")
+        return
+    mode = "DoNotSchedule" if s.hard else "ScheduleAnyway"
+    want = {
+        "maxSkew": s.max_skew,
+        "topologyKey": s.topology_key,
+        "whenUnsatisfiable": mode,
+        "labelSelector": selector,
+    }
+    for i, c in enumerate(ctx.items(SPREAD)):
+        if c == want:
+            return
+        if isinstance(c, dict) and (c.get("topologyKey"), c.get("whenUnsatisfiable")) == (
+            s.topology_key,
+            mode,
+        ):
+            _spread_clash(ctx, s, i)
+            return
+    ctx.append(SPREAD, want, "scheduling.spread", f"the pod does not spread by {s.label}")
+
+
+def _spread_clash(ctx: Ctx, s: Spread, index: int) -> None:
+    # Kubernetes forbids two constraints with one (topologyKey, whenUnsatisfiable) pair.
+    subject = f"the pod has its own topology spread over {s.topology_key}"
+    if s.hard:
+        fix = f"remove it: tier {ctx.tier.name} spreads by {s.label} (max skew {s.max_skew})"
+        ctx.deny("scheduling.spread", subject, fix, (*SPREAD, index))
+    else:
+        ctx.warn(f"hermetic: {subject}; kept instead of the tier's soft spread by {s.label}")
+
+
+def _block_io(ctx: Ctx, klass: str) -> None:
+    old = ctx.annotations.get(BLOCK_IO)
+    what = "the pod has no block-I/O class"
+    if (
+        ctx.put_meta("annotations", BLOCK_IO, klass, "scheduling.block-io", what)
+        and old is not None
+    ):
+        ctx.warn(f"hermetic: {BLOCK_IO} set to {klass} (was {q(old)})")

@@ -1,0 +1,258 @@
+"""Security levels: fill what the tier's level requires, deny what breaks it.
+
+baseline: nothing to fill; deny the PSS baseline violations (host namespaces, privileged,
+  added capabilities outside the default set, hostPath, host ports, Unconfined seccomp or
+  AppArmor, SELinux options, unsafe sysctls, Unmasked /proc without a user namespace,
+  host-process, probes aimed at other hosts).
+restricted: also fill runAsNonRoot true and seccomp RuntimeDefault (pod level),
+  allowPrivilegeEscalation false and capabilities drop ALL (every container); deny the
+  explicit opposites, runAsUser 0, capabilities other than NET_BIND_SERVICE, volume types
+  outside the restricted list, any /proc mount other than Default, and Windows pods.
+strict: also fill readOnlyRootFilesystem true (every container), hostUsers false and
+  automountServiceAccountToken false; deny their explicit opposites.
+A stricter value the user wrote is never touched; every check covers containers, init
+containers (native sidecars included) and ephemeral containers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.admission import pss
+from compiler.admission.context import (
+    APP,
+    EPHEMERAL,
+    INIT,
+    Container,
+    Ctx,
+    Fill,
+    Fills,
+    obj,
+    q,
+    seq,
+)
+from compiler.admission.patch import Path
+
+SPEC, POD_SC = ("spec",), ("spec", "securityContext")
+
+
+def _in(value: Any, allowed: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in allowed
+
+
+def _zero(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and value == 0
+
+
+def _deny(ctx: Ctx, rule: str, subject: str, change: str, path: Path) -> None:
+    level = ctx.tier.security
+    ctx.deny(rule, subject, f"{change}: {ctx.tier.name} runs at security level {level}", path)
+
+
+def apply(ctx: Ctx) -> None:
+    restricted = ctx.tier.security != "baseline"
+    spec = ctx.mapping(SPEC)
+    base = ctx.ed.base
+    if restricted and obj(spec, "os", (*base, *SPEC)).get("name") == "windows":
+        _deny(ctx, "security.windows", "the pod runs on Windows", "run it on Linux", ("spec", "os"))
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key) is True:
+            subject = f"the pod sets {key}: true"
+            _deny(ctx, "security.host-namespaces", subject, "remove it", ("spec", key))
+    _volumes(ctx, seq(spec, "volumes", (*base, *SPEC)), restricted)
+    _pod_context(ctx, obj(spec, "securityContext", (*base, *SPEC)), restricted)
+    _apparmor_annotations(ctx)
+    unmask_ok = spec.get("hostUsers") is False
+    for c in ctx.containers(APP, INIT, EPHEMERAL):
+        _container(ctx, c, restricted, unmask_ok)
+    if ctx.tier.security == "strict":
+        _strict_pod(ctx, spec)
+
+
+def _volumes(ctx: Ctx, volumes: list[Any], restricted: bool) -> None:
+    for i, v in enumerate(volumes):
+        if not isinstance(v, dict):
+            continue  # the API server rejects it; nothing here to weaken
+        kinds = sorted(str(k) for k, x in v.items() if k != "name" and x is not None)
+        path = ("spec", "volumes", i)
+        if "hostPath" in kinds:
+            what = f"volume {q(v.get('name'))} is a hostPath volume"
+            _deny(ctx, "security.host-path", what, "use an emptyDir, a PVC or a CSI volume", path)
+        elif restricted and any(not _in(k, pss.RESTRICTED_VOLUMES) for k in kinds):
+            bad = ", ".join(k for k in kinds if not _in(k, pss.RESTRICTED_VOLUMES))
+            allowed = ", ".join(sorted(pss.RESTRICTED_VOLUMES))
+            what = f"volume {q(v.get('name'))} has type {bad}"
+            _deny(ctx, "security.volume-types", what, f"use one of {allowed}", path)
+
+
+def _pod_context(ctx: Ctx, sc: dict[str, Any], restricted: bool) -> None:
+    full = (*ctx.ed.base, *POD_SC)
+    _common(ctx, sc, POD_SC, full, "the pod")
+    names = [s.get("name") for s in seq(sc, "sysctls", full) if isinstance(s, dict)]
+    unsafe = [n for n in names if not _in(n, pss.SAFE_SYSCTLS)]
+    if unsafe:
+        subject = f"the pod sets sysctls {', '.join(q(n) for n in unsafe)}"
+        _deny(ctx, "security.sysctls", subject, "remove them", (*POD_SC, "sysctls"))
+    if not restricted:
+        return
+    _non_root(ctx, sc, POD_SC, "the pod")
+    fills: Fills = {}
+    if sc.get("runAsNonRoot") is None:
+        fills["runAsNonRoot"] = Fill(True, "security.run-as-non-root", "the pod may run as root")
+    if sc.get("seccompProfile") is None:
+        what = "the pod sets no seccomp profile"
+        fills["seccompProfile"] = Fill({"type": "RuntimeDefault"}, "security.seccomp", what)
+    ctx.merge(POD_SC, fills)
+
+
+def _non_root(ctx: Ctx, sc: dict[str, Any], path: Path, who: str) -> None:
+    if sc.get("runAsNonRoot") is False:
+        what = f"{who} sets runAsNonRoot: false"
+        _deny(ctx, "security.run-as-non-root", what, "remove it", (*path, "runAsNonRoot"))
+    if _zero(sc.get("runAsUser")):
+        what = f"{who} sets runAsUser: 0"
+        _deny(ctx, "security.run-as-root", what, "use a non-zero user id", (*path, "runAsUser"))
+
+
+def _common(ctx: Ctx, sc: dict[str, Any], path: Path, full: Path, who: str) -> None:
+    """Checks shared by the pod's and each container's securityContext."""
+    if not sc:
+        return
+    seccomp = obj(sc, "seccompProfile", full)
+    if seccomp.get("type") == "Unconfined" or (seccomp and "type" not in seccomp):
+        what = f"{who} sets seccompProfile {q(seccomp)}"
+        fix = "use type RuntimeDefault or Localhost"
+        _deny(ctx, "security.seccomp", what, fix, (*path, "seccompProfile"))
+    selinux = obj(sc, "seLinuxOptions", full)
+    if selinux and (
+        not _in(selinux.get("type") or "", pss.SELINUX_TYPES)
+        or selinux.get("user")
+        or selinux.get("role")
+    ):
+        what = f"{who} sets seLinuxOptions {q(selinux)}"
+        fix = "remove user and role; use a container_* type"
+        _deny(ctx, "security.selinux", what, fix, (*path, "seLinuxOptions"))
+    if obj(sc, "appArmorProfile", full).get("type") == "Unconfined":
+        what = f"{who} sets appArmorProfile Unconfined"
+        fix = "use RuntimeDefault or Localhost"
+        _deny(ctx, "security.apparmor", what, fix, (*path, "appArmorProfile"))
+    if obj(sc, "windowsOptions", full).get("hostProcess") is True:
+        what = f"{who} sets windowsOptions.hostProcess: true"
+        _deny(ctx, "security.host-process", what, "remove it", (*path, "windowsOptions"))
+
+
+def _apparmor_annotations(ctx: Ctx) -> None:
+    for key, value in ctx.annotations.items():
+        if not isinstance(key, str) or not key.startswith(pss.APPARMOR_ANNOTATION):
+            continue
+        if value != "runtime/default" and not (
+            isinstance(value, str) and value.startswith("localhost/")
+        ):
+            what = f"annotation {key} is {q(value)}"
+            fix = "use runtime/default or localhost/<profile>"
+            _deny(ctx, "security.apparmor", what, fix, ("metadata", "annotations", key))
+
+
+def _container(ctx: Ctx, c: Container, restricted: bool, unmask_ok: bool) -> None:
+    path, full = (*c.path, "securityContext"), (*c.full, "securityContext")
+    sc = obj(c.body, "securityContext", c.full)
+    caps = obj(sc, "capabilities", full)
+    if sc.get("privileged") is True:
+        subject = f"{c.label} sets privileged: true"
+        _deny(ctx, "security.privileged", subject, "remove it", (*path, "privileged"))
+    _capabilities(ctx, c, seq(caps, "add", (*full, "capabilities")), restricted)
+    proc = sc.get("procMount")
+    if proc not in (None, "Default") and (restricted or not unmask_ok):
+        what = f"{c.label} sets procMount {q(proc)}"
+        _deny(ctx, "security.proc-mount", what, "remove it", (*path, "procMount"))
+    _common(ctx, sc, path, full, c.label)
+    _ports_and_probes(ctx, c)
+    if restricted:
+        _restricted(ctx, c, sc, seq(caps, "drop", (*full, "capabilities")))
+
+
+def _restricted(ctx: Ctx, c: Container, sc: dict[str, Any], drop: list[Any]) -> None:
+    path = (*c.path, "securityContext")
+    _non_root(ctx, sc, path, c.label)
+    fills: Fills = {}
+    ape = sc.get("allowPrivilegeEscalation")
+    if ape is True:
+        what = f"{c.label} sets allowPrivilegeEscalation: true"
+        fix = "remove it"
+        _deny(ctx, "security.privilege-escalation", what, fix, (*path, "allowPrivilegeEscalation"))
+    elif ape is None:
+        what = f"{c.label} does not forbid privilege escalation"
+        fills["allowPrivilegeEscalation"] = Fill(False, "security.privilege-escalation", what)
+    if ctx.tier.security == "strict":
+        _read_only(ctx, c, sc, fills)
+    if "ALL" not in drop:
+        what = f"{c.label} does not drop ALL capabilities"
+        if drop:
+            ctx.append((*path, "capabilities", "drop"), "ALL", "security.capabilities.drop", what)
+        else:
+            fills["capabilities"] = {"drop": Fill(["ALL"], "security.capabilities.drop", what)}
+    ctx.merge(path, fills)
+
+
+def _read_only(ctx: Ctx, c: Container, sc: dict[str, Any], fills: Fills) -> None:
+    ro = sc.get("readOnlyRootFilesystem")
+    if ro is False:
+        what = f"{c.label} sets readOnlyRootFilesystem: false"
+        fix = "remove it; write to the tier's scratch directories instead"
+        path = (*c.path, "securityContext", "readOnlyRootFilesystem")
+        _deny(ctx, "security.read-only-root", what, fix, path)
+    elif ro is None:
+        what = f"{c.label} has a writable root filesystem"
+        fills["readOnlyRootFilesystem"] = Fill(True, "security.read-only-root", what)
+
+
+def _capabilities(ctx: Ctx, c: Container, added: list[Any], restricted: bool) -> None:
+    allowed = pss.RESTRICTED_CAPABILITIES if restricted else pss.BASELINE_CAPABILITIES
+    extra = [x for x in added if not _in(x, allowed)]
+    if extra:
+        what = f"{c.label} adds capabilities {', '.join(q(x) for x in extra)}"
+        fix = "remove them" + (" (only NET_BIND_SERVICE may be added)" if restricted else "")
+        path = (*c.path, "securityContext", "capabilities", "add")
+        _deny(ctx, "security.capabilities", what, fix, path)
+
+
+def _ports_and_probes(ctx: Ctx, c: Container) -> None:
+    for i, port in enumerate(seq(c.body, "ports", c.full)):
+        if isinstance(port, dict) and port.get("hostPort") not in (None, 0):
+            what = f"{c.label} sets hostPort {q(port.get('hostPort'))}"
+            fix = "remove it; use a Service"
+            _deny(ctx, "security.host-port", what, fix, (*c.path, "ports", i, "hostPort"))
+    body = c.body
+    if not pss.HANDLER_KEYS.intersection(body):
+        return
+    handlers: list[tuple[str, Path, Any]] = [(p, (*c.path, p), body.get(p)) for p in pss.PROBES]
+    hooks = body.get("lifecycle")
+    if isinstance(hooks, dict):
+        handlers += [(f"lifecycle.{h}", (*c.path, "lifecycle", h), hooks.get(h)) for h in pss.HOOKS]
+    for name, path, handler in handlers:
+        if not isinstance(handler, dict):
+            continue
+        for action in ("httpGet", "tcpSocket"):
+            target = handler.get(action)
+            if isinstance(target, dict) and target.get("host"):
+                what = f"{c.label} {name} targets host {q(target['host'])}"
+                fix = "remove the host"
+                _deny(ctx, "security.host-probes", what, fix, (*path, action, "host"))
+
+
+def _strict_pod(ctx: Ctx, spec: dict[str, Any]) -> None:
+    if spec.get("hostUsers") is True:
+        what = "the pod sets hostUsers: true"
+        _deny(ctx, "security.host-users", what, "remove it", ("spec", "hostUsers"))
+    elif spec.get("hostUsers") is None:
+        what = "the pod shares the host's user ids"
+        ctx.set(("spec", "hostUsers"), False, "security.host-users", what)
+    token = spec.get("automountServiceAccountToken")
+    if token is True:
+        what = "the pod sets automountServiceAccountToken: true"
+        fix = "remove it; backtests do not call the Kubernetes API"
+        path = ("spec", "automountServiceAccountToken")
+        _deny(ctx, "security.automount-token", what, fix, path)
+    elif token is None:
+        what = "the pod mounts a service-account token"
+        ctx.set(("spec", "automountServiceAccountToken"), False, "security.automount-token", what)
