@@ -104,8 +104,24 @@ def test_namespace_selector_never_matches_system_webhook_or_excluded(
             exprs[0]["values"]
         )
         assert {"monitoring", "ingress-nginx"} <= set(exprs[0]["values"])  # `exclude`d
-        assert {"key": "hermetic.io/tenant", "operator": "Exists"} in exprs
         assert {"key": "hermetic.io/exempt", "operator": "DoesNotExist"} in exprs
+        # `governs` narrows the webhook to backtest pods: a tenant namespace that sync has
+        # not labelled yet is protected too
+        assert {"key": "hermetic.io/tenant", "operator": "Exists"} not in exprs
+
+
+def test_without_governs_only_labelled_tenant_namespaces_are_sent() -> None:
+    from dsl.codes import BASE
+    from dsl.loader import Source
+
+    import compiler
+
+    policy = compiler.load_sources([Source(path="p.hermetic", text=BASE)]).policy
+    assert policy is not None and policy.cluster.governs == ()
+    mutating, validating = configs(policy)
+    for hook in (*mutating["webhooks"], *validating["webhooks"]):
+        exprs = hook["namespaceSelector"]["matchExpressions"]
+        assert {"key": "hermetic.io/tenant", "operator": "Exists"} in exprs
 
 
 def test_cel_guards_every_label_access_and_skips_mirror_pods(

@@ -11,9 +11,14 @@ add, and `reinvocationPolicy: IfNeeded` covers any that sort later.
   pods would be denied is refused at `kubectl apply`. Updates that leave the template alone
   and objects being deleted are skipped: a finalizer must always be removable.
 
-Namespaces: only tenant namespaces (`hermetic.io/tenant` exists), never the system ones, the
-webhook's own or `exclude`d ones (`kubernetes.io/metadata.name NotIn`), and none labelled
-`hermetic.io/exempt` (the emergency escape). matchConditions (CEL) keep governed objects
+Namespaces: never the system ones, the webhook's own or `exclude`d ones
+(`kubernetes.io/metadata.name NotIn`), and none labelled `hermetic.io/exempt` (the emergency
+escape). When the policy `governs` pods by label, the matchConditions already narrow the
+webhook to backtest pods, and the namespace need not carry `hermetic.io/tenant`: a tenant
+namespace created a moment ago is protected before `hermetic sync` labels it (the admission
+function passes governed pods of other namespaces untouched). Without `governs`, every pod
+of a tenant namespace is governed, and only labelled tenant namespaces are sent, so that a
+fail-closed webhook never stands between the cluster and its ordinary pods. matchConditions (CEL) keep governed objects
 only and skip mirror pods; every label access is guarded with `has()` and `in`, because an
 expression error would fail the request under `failurePolicy: Fail`.
 """
@@ -129,13 +134,15 @@ def _client(policy: CompiledPolicy, url: str | None, path: str) -> Obj:
 
 
 def namespace_selector(policy: CompiledPolicy) -> Obj:
-    """Tenant namespaces only; never a system, the webhook's, an excluded or an exempt one."""
+    """Never a system, the webhook's, an excluded or an exempt namespace; only labelled
+    tenant namespaces when the policy does not select governed pods by label."""
     c = policy.cluster
     never = sorted({*SYSTEM_NAMESPACES, c.webhook_namespace, *c.excluded_namespaces})
+    tenants_only = [] if c.governs else [{"key": TENANT, "operator": "Exists"}]
     return {
         "matchExpressions": [
             {"key": NS_NAME, "operator": "NotIn", "values": never},
-            {"key": TENANT, "operator": "Exists"},
+            *tenants_only,
             {"key": EXEMPT, "operator": "DoesNotExist"},
         ]
     }
