@@ -7,18 +7,27 @@ the shortest exact Kubernetes spelling, so that emitted values are stable and re
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-
-from kubernetes.utils.quantity import parse_quantity
+from functools import cache
+from typing import Any
 
 
 class QuantityError(ValueError):
     pass
 
 
+@cache
+def _parser() -> Any:
+    """The kubernetes client's parser, imported on first use: importing the client costs
+    about a second, which every `hermetic` command would otherwise pay at start."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    return parse_quantity
+
+
 def parse(text: str) -> Decimal:
     """The value of a Kubernetes quantity, or QuantityError with the reason."""
     try:
-        value = parse_quantity(text)  # type: ignore[no-untyped-call]
+        value = _parser()(text)
     except (ValueError, TypeError, InvalidOperation) as exc:
         raise QuantityError(f"'{text}' is not a Kubernetes quantity") from exc
     if not isinstance(value, Decimal) or not value.is_finite():

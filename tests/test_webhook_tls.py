@@ -57,7 +57,7 @@ def served_cert(srv: BackgroundServer, context: ssl.SSLContext) -> str:
     try:
         conn.connect()
         assert conn.sock is not None
-        der = conn.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+        der = conn.sock.getpeercert(binary_form=True)
         assert der is not None
         return hashlib.sha256(der).hexdigest()
     finally:
