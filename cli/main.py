@@ -15,16 +15,20 @@ from collections.abc import Sequence
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
-COMMANDS = (
-    "cli.lint",
-    "cli.fmt",
-    "cli.compile",
-    "cli.mutate",
-    "cli.serve",
-    "cli.review",
-    "cli.certs",
-    "cli.sync",
-)
+# command -> (module that registers it, one-line help). Only the module of the command being
+# run is imported: each pulls in what it needs (the webhook's FastAPI, the kubernetes
+# client, the compiler), and `hermetic certs` or `hermetic --help` need none of that.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lint": ("cli.lint", "check policy files"),
+    "fmt": ("cli.fmt", "print policy files in canonical form"),
+    "compile": ("cli.compile", "compile a policy into the webhook's bundle and manifests"),
+    "mutate": ("cli.mutate", "preview the admission decision for pods and workloads"),
+    "check": ("cli.mutate", "fail when workload manifests would be denied, and say why"),
+    "serve": ("cli.serve", "serve the admission webhook over HTTPS"),
+    "review": ("cli.review", "send an object to a running webhook, print the decision"),
+    "certs": ("cli.certs", "issue, rotate, check and inject the webhook's TLS material"),
+    "sync": ("cli.sync", "keep tenant namespaces' labels and objects as the policy says"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,17 +38,28 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only that command's module is imported and registered
+    in full (the others are listed by name and help), otherwise every command is."""
     parser = _Parser(prog="hermetic", description="Isolation policies for backtest clusters.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
-        importlib.import_module(name).register(sub)
+    registered: set[str] = set()
+    for name, (module, help_text) in COMMANDS.items():
+        if command is not None and module != COMMANDS.get(command, ("",))[0]:
+            # listed by name and help only
+            sub.add_parser(name, help=help_text, add_help=False)
+        elif module not in registered:
+            importlib.import_module(module).register(sub)
+            registered.add(module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), None)
+    # no known command (`hermetic --help`, a typo): list the commands, import none
+    parser = build_parser(command if command in COMMANDS else "")
+    args = parser.parse_args(words)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -22,11 +22,13 @@ from types import FrameType
 
 import certs
 from cli.main import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+from cli.sync import add_serve_arguments, start_for_serve
 from webhook import logs
 from webhook.policy import PolicyLoadError, PolicySource
 from webhook.reload import DEFAULT_INTERVAL
 from webhook.server import ServeOptions, prepare
 from webhook.server import run as run_server
+from webhook.sync import SyncConfigError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help=f"how often to check policy and certificate files (default {DEFAULT_INTERVAL})",
     )
+    add_serve_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -72,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"hermetic serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logs.configure()
+    state = webhook.state
+    try:
+        # the controller follows the webhook's policy: a hot reload reaches both
+        controller = start_for_serve(
+            args, lambda: state.snapshot.policy if state.snapshot else None
+        )
+    except SyncConfigError as exc:
+        print(f"hermetic serve: --sync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal it caught; with
     # this handler the process then exits 0 instead of dying by the signal (and a SIGTERM
     # that arrives before uvicorn listens ends it at once, with 0 too).
@@ -83,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if controller is not None:
+            controller.stop()
     return EXIT_OK
 
 

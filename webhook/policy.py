@@ -16,7 +16,7 @@ from pathlib import Path
 
 import compiler
 from compiler import bundle as bundles
-from compiler.build import bundle_for
+from compiler.bundle import digest_for
 from compiler.model import CompiledPolicy
 from dsl import UsageError
 from dsl.diagnostics import render_text
@@ -30,7 +30,7 @@ class PolicyLoadError(Exception):
 
 def policy_digest(policy: CompiledPolicy) -> str:
     """The digest of the bundle `hermetic compile` writes for `policy`."""
-    return str(bundle_for(policy)["metadata"]["digest"])
+    return digest_for(policy)
 
 
 @dataclass(frozen=True, slots=True)
