@@ -13,6 +13,7 @@ from compiler.check import check
 from compiler.model import CompiledPolicy
 from dsl import Diagnostic, Source, parse_sources, read_sources
 from dsl.diagnostics import sort_diagnostics
+from dsl.gc import paused_gc
 
 # Diagnostics that a file missing from the policy (unreadable, or with a syntax error) can
 # cause in the other files: unknown or missing names, unused definitions.
@@ -35,8 +36,9 @@ class Loaded:
 
 
 def load_sources(sources: Sequence[Source], extra: Sequence[Diagnostic] = ()) -> Loaded:
-    modules, diagnostics = parse_sources(sources)
-    policy, checked = check(modules) if sources else (None, [])
+    with paused_gc():
+        modules, diagnostics = parse_sources(sources)
+        policy, checked = check(modules) if sources else (None, [])
     if extra or len(modules) < len(sources):
         # A file that could not be read or parsed is missing from `modules`: what it
         # declares would be reported unknown or missing everywhere. Keep every other

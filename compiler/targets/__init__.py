@@ -41,9 +41,9 @@ from compiler.targets.base import (
     PerNamespace,
     Target,
     merge,
-    paused_gc,
     tenant_namespaces,
 )
+from dsl.gc import paused_gc
 
 __all__ = [
     "NAMESPACED",

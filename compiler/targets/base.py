@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import bisect
 import functools
-import gc
 import ipaddress
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -200,19 +198,6 @@ def glob_diagnostic(glob: str, names: Sequence[str], target: str, span: Span) ->
         "pass the existing namespaces with `--namespaces FILE` (`kubectl get ns -o name`), or "
         "name the namespaces exactly",
     )
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector. Generated objects are acyclic dicts, so it finds
-    nothing, but at 1,000 tenants its full passes over them cost more than generating."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @functools.lru_cache(maxsize=4096)
