@@ -28,9 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import compiler
+from cli import yamlblock
 from cli.main import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 from cli.output import emit
 from compiler import bundle
@@ -39,9 +38,6 @@ from compiler.model import CompiledPolicy
 from dsl import UsageError
 from dsl.diagnostics import sort_diagnostics
 from dsl.loader import discover
-
-# libyaml's emitter when PyYAML has it: the same bytes as SafeDumper, an order faster.
-_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 OURS = frozenset({"bundle.json", "manifests"})
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -182,14 +178,7 @@ def dump(objects: Sequence[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         doc = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return yaml.dump_all(
-        objects,
-        Dumper=_DUMPER,
-        sort_keys=True,
-        explicit_start=True,
-        allow_unicode=True,
-        width=4096,
-    )
+    return yamlblock.dump_all(objects)
 
 
 def write_tree(out: Path, files: dict[str, str]) -> None:

@@ -111,10 +111,9 @@ def test_namespace_selector_never_matches_system_webhook_or_excluded(
 
 
 def test_without_governs_only_labelled_tenant_namespaces_are_sent() -> None:
+    import compiler
     from dsl.codes import BASE
     from dsl.loader import Source
-
-    import compiler
 
     policy = compiler.load_sources([Source(path="p.hermetic", text=BASE)]).policy
     assert policy is not None and policy.cluster.governs == ()
