@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import compiler
 from cli import yamlblock
+from cli.lint import load_paths
 from cli.main import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 from cli.output import emit
 from compiler import bundle
@@ -37,7 +37,6 @@ from compiler.build import bundle_for, generate_all
 from compiler.model import CompiledPolicy
 from dsl import UsageError
 from dsl.diagnostics import sort_diagnostics
-from dsl.loader import discover
 
 OURS = frozenset({"bundle.json", "manifests"})
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -66,10 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        files = len(discover(args.paths))
-        if files == 0:
-            raise UsageError(f"no *.hermetic files in {' '.join(args.paths)}")
-        loaded = compiler.load(args.paths)
+        loaded, files = load_paths(args.paths)
         names = read_namespaces(args.namespaces) if args.namespaces else []
         url = webhook_url(args.webhook_url) if args.webhook_url else None
         out = output_dir(args.out)

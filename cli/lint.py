@@ -24,12 +24,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def load_paths(paths: list[str]) -> tuple[compiler.Loaded, int]:
+    """The policy in these files and directories, and how many files it has.
+    UsageError for a missing path, or for paths that hold no policy file at all."""
+    files = len(discover(paths))
+    if files == 0:
+        raise UsageError(f"no *.hermetic files in {' '.join(paths)}")
+    return compiler.load(paths), files
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        files = len(discover(args.paths))
-        if files == 0:
-            raise UsageError(f"no *.hermetic files in {' '.join(args.paths)}")
-        loaded = compiler.load(args.paths)
+        loaded, files = load_paths(args.paths)
     except UsageError as exc:
         print(f"hermetic lint: {exc}", file=sys.stderr)
         return EXIT_USAGE
