@@ -246,3 +246,74 @@ def test_a_pod_being_deleted_is_never_wedged() -> None:
     out["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     d = mutate(out, bundled(), namespace=NS, operation="UPDATE")
     assert d.allowed and d.patch == [] and d.warnings == ()
+
+
+# --- validate of a workload: its template is not mutated yet ------------------------------
+
+
+@pytest.mark.parametrize(("api", "kind", "path"), CONTROLLERS, ids=[c[1] for c in CONTROLLERS])
+def test_validate_admits_a_plain_workload_whose_pods_mutate_will_admit(
+    api: str, kind: str, path: tuple[str, ...]
+) -> None:
+    """No stamps, no security context, no resources: all of it comes at pod admission."""
+    tpl = template("tier1", containers=[container(image="busybox:1.36")])
+    tpl["metadata"]["labels"].pop("hermetic.io/tier")
+    obj = wrap(api, kind, path, tpl)
+    assert mutate(obj, bundled(), namespace=NS).allowed
+    v = validate(obj, bundled(), namespace=NS)
+    assert v.allowed and v.patch == [] and v.governed, v.message
+    assert (v.tenant, v.tier) == ("alpha-research", "tier1")
+
+
+@pytest.mark.parametrize(
+    ("tpl", "rules"),
+    [
+        (template("tier9"), ("tier.allowed",)),
+        (template("tier1", containers=[container(resources={"limits": {"cpu": "16"}})]),
+         ("resources.cpu.range",)),
+        (template("tier2", containers=[container(securityContext={"privileged": True})]),
+         ("security.privileged",)),
+        (template("tier0", containers=[container(env=SEED, image="python:3.12")]),
+         ("images.pinned",)),
+        (template("tier0", containers=[container()]), ("seed.required",)),
+    ],
+    ids=["tier", "cpu-range", "privileged", "unpinned", "no-seed"],
+)  # fmt: skip
+def test_validate_denies_a_workload_exactly_as_mutate_would(
+    tpl: dict[str, Any], rules: tuple[str, ...]
+) -> None:
+    for api, kind, path in CONTROLLERS:
+        obj = wrap(api, kind, path, copy.deepcopy(tpl))
+        m = mutate(obj, bundled(), namespace=NS)
+        v = validate(obj, bundled(), namespace=NS)
+        assert not v.allowed and v.rules == m.rules == rules, (kind, v.message)
+        assert v.message == m.message and v.denials == m.denials and v.patch == []
+        assert f'{kind} "w" pod template: ' in v.message
+
+
+def test_validate_admits_the_workload_hermetic_mutate_previewed() -> None:
+    obj = wrap(
+        "batch/v1", "Job", ("spec", "template"), template("tier0", containers=[container(env=SEED)])
+    )
+    out = admitted(obj)
+    assert validate(out, bundled(), namespace=NS).allowed
+    assert validate(obj, bundled(), namespace=NS).allowed
+
+
+def test_validate_still_holds_a_pod_to_its_stamps() -> None:
+    v = validate(pod("tier1"), bundled(), namespace=NS)
+    assert not v.allowed and {"stamp.tenant", "stamp.digest"} <= set(v.rules)
+
+
+def test_backstop_says_each_problem_once() -> None:
+    """A container a later webhook added without resources misses a request and a limit of
+    cpu, memory and ephemeral storage: one line per resource, not one per write."""
+    out = admitted(pod("tier1"))
+    out["spec"]["containers"].append({"name": "late", "image": f"x@sha256:{'c' * 64}"})
+    v = validate(out, bundled(), namespace=NS)
+    assert not v.allowed
+    lines = v.message.split("\n")
+    assert len(lines) == len(set(lines)) == len(v.denials)
+    for name in ("cpu", "memory", "ephemeral-storage"):
+        subject = f'container "late" has no {name} request or limit'
+        assert sum(subject in x for x in lines) == 1, (name, lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from compiler.admission import mutate
 from compiler.admission.seed import derive
 from tests.test_admission_support import (
@@ -16,7 +18,7 @@ from tests.test_admission_support import (
 )
 
 
-def env(obj: dict, i: int = 0, field: str = "containers") -> dict[str, str]:
+def env(obj: dict[str, Any], i: int = 0, field: str = "containers") -> dict[str, str]:
     return {e["name"]: e.get("value") for e in obj["spec"][field][i].get("env", [])}
 
 
@@ -90,7 +92,7 @@ def test_generate_name_seeds_differ_by_uid() -> None:
     assert len(seeds) == 3
 
 
-def admitted_seed(obj: dict, uid: str) -> str:
+def admitted_seed(obj: dict[str, Any], uid: str) -> str:
     d = check(obj, bundled(), uid=uid)
     (op,) = [op for op in d.patch if op["path"] == "/metadata/annotations"]
     return str(op["value"]["hermetic.io/seed"])

@@ -62,7 +62,7 @@ MEM = ["256Mi", "1Gi", "2Gi", "4Gi", "8Gi", "16Gi", "64Gi", 1073741824, "1e9"]
 CAPS = ["ALL", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "SYS_ADMIN"]
 NAMES = ["backtest", "worker", "fetch", "istio-proxy", "linkerd-proxy", "log"]
 ENV = ["BACKTEST_SEED", "OMP_NUM_THREADS", "TZ", "FOO", "HERMETIC_SEED"]
-AFFINITY = [
+AFFINITY: list[dict[str, Any] | None] = [
     None,
     {
         "nodeAffinity": {
@@ -134,7 +134,7 @@ def _container(
         {"name": n, "value": values.get(n, r.choice(["1", "UTC"]))}
         for n in r.sample(ENV, r.randint(0, 3))
     ]
-    fits = FITS.get(tier, [{}])
+    fits: list[dict[str, Any]] = FITS.get(tier, [{}])
     c: dict[str, Any] = {
         "name": name,
         "image": r.choice([f"repo/{name}@{SHA}", f"python:3.12@{SHA}"]),

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from typing import Any
 
 import pytest
 
 from compiler.admission import mutate
-from tests.test_admission_support import NS, admitted, bundled, container, denied, pod
+from compiler.admission.resources import limit_ranger_set
+from compiler.model import Bound
+from tests.test_admission_support import (
+    NS,
+    admitted,
+    apply,
+    bundled,
+    check,
+    container,
+    denied,
+    pod,
+)
 
 
-def resources(obj: dict, i: int = 0, field: str = "containers") -> dict:
-    return obj["spec"][field][i]["resources"]
+def resources(obj: dict[str, Any], i: int = 0, field: str = "containers") -> dict[str, Any]:
+    r: dict[str, Any] = obj["spec"][field][i]["resources"]
+    return r
 
 
 def test_both_missing_get_the_tier_default_for_both() -> None:
@@ -81,7 +95,7 @@ def test_exclusive_tier_is_guaranteed_on_every_container() -> None:
         ({"requests": {"memory": "16Gi"}, "limits": {"memory": "32Gi"}}, "resources.memory.range"),
     ],
 )
-def test_exclusive_tier_denials(res: dict, rule: str) -> None:
+def test_exclusive_tier_denials(res: dict[str, Any], rule: str) -> None:
     d = denied(
         pod(
             "tier0",
@@ -146,3 +160,157 @@ def test_ephemeral_containers_get_no_resources() -> None:
     obj = pod("tier2", ephemeralContainers=[{"name": "dbg", "image": "busybox"}])
     d = mutate(obj, bundled(), namespace=NS)
     assert not any("ephemeralContainers/0/resources" in op["path"] for op in d.patch)
+
+
+# --- values the LimitRanger plugin set --------------------------------------------------
+
+LR = "kubernetes.io/limit-ranger"
+# hermetic-defaults in alpha-* (default tier tier1): requests 2/8Gi/10Gi, limits 8/32Gi/50Gi
+LR_REQUESTS = {"cpu": "2", "ephemeral-storage": "10Gi", "memory": "8Gi"}
+LR_LIMITS = {"cpu": "8", "ephemeral-storage": "50Gi", "memory": "32Gi"}
+LR_MAIN = (
+    "LimitRanger plugin set: cpu, ephemeral-storage, memory request for container backtest; "
+    "cpu, ephemeral-storage, memory limit for container backtest"
+)
+
+
+def limit_ranged(tier: str, annotation: str = LR_MAIN, **res: dict[str, str]) -> dict[str, Any]:
+    """The pod as the LimitRanger leaves it (the annotation read back from kube-apiserver)."""
+    resources_ = {"requests": dict(LR_REQUESTS), "limits": dict(LR_LIMITS)} | res
+    seed = [{"name": "BACKTEST_SEED", "value": "1"}]
+    c = container(resources=resources_, env=seed)
+    return pod(tier, containers=[c], annotations={LR: annotation})
+
+
+def preview_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """What `mutate` makes of the same pod without the LimitRange (the annotation kept)."""
+    plain = copy.deepcopy(obj)
+    for c in plain["spec"]["containers"]:
+        c.pop("resources", None)
+    return plain
+
+
+@pytest.mark.parametrize("tier", ["tier0", "tier1", "tier2"])
+def test_limit_ranger_values_are_unset_and_the_result_is_the_previews(tier: str) -> None:
+    obj = limit_ranged(tier)
+    d = check(obj, bundled())
+    assert d.allowed, d.message
+    want = check(preview_of(obj), bundled())
+    assert apply(obj, d) == apply(preview_of(obj), want)  # the annotation stays in both
+    assert d.rules == want.rules and d.warnings == want.warnings
+
+
+def test_tier0_in_a_limit_ranged_namespace_gets_exclusive_cores() -> None:
+    out = admitted(limit_ranged("tier0"))
+    r = resources(out)
+    assert (
+        r["requests"] == r["limits"] == {"cpu": "4", "ephemeral-storage": "20Gi", "memory": "16Gi"}
+    )
+    assert out["metadata"]["annotations"][LR] == LR_MAIN
+
+
+def test_tier1_in_a_limit_ranged_namespace_gets_its_defaults_not_the_ranges_limits() -> None:
+    d = check(limit_ranged("tier1"), bundled())
+    assert {op["path"]: op["op"] for op in d.patch if "/resources" in op["path"]} == {
+        "/spec/containers/0/resources/limits/cpu": "replace",
+        "/spec/containers/0/resources/limits/memory": "replace",
+        "/spec/containers/0/resources/limits/ephemeral-storage": "replace",
+    }  # the requests already are tier1's defaults; their rules are recorded all the same
+    r = resources(apply(limit_ranged("tier1"), d))
+    assert (
+        r["requests"] == r["limits"] == {"cpu": "2", "ephemeral-storage": "10Gi", "memory": "8Gi"}
+    )
+
+
+def test_the_same_values_without_the_annotation_are_the_users() -> None:
+    obj = limit_ranged("tier0")
+    del obj["metadata"]["annotations"][LR]
+    d = denied(obj)
+    assert 'container "backtest" requests cpu "2", outside exactly 4' in d.message
+
+
+def test_a_limit_the_plugin_set_copies_the_users_request() -> None:
+    text = (
+        "LimitRanger plugin set: ephemeral-storage, memory request for container backtest; "
+        "cpu, ephemeral-storage, memory limit for container backtest; "
+        "cpu, ephemeral-storage, memory limit for init container fetch"
+    )
+    obj = limit_ranged("tier1", text, requests=dict(LR_REQUESTS, cpu="3"))
+    obj["spec"]["initContainers"] = [
+        container("fetch", resources={"requests": {**LR_REQUESTS, "cpu": "1"}, "limits": LR_LIMITS})
+    ]
+    out = admitted(obj)
+    assert resources(out)["limits"]["cpu"] == resources(out)["requests"]["cpu"] == "3"
+    init = resources(out, 0, "initContainers")
+    assert init["limits"] == {"cpu": "1", "ephemeral-storage": "10Gi", "memory": "8Gi"}
+    # the init container's requests were not the plugin's (the text names only its limits)
+    assert init["requests"] == {**LR_REQUESTS, "cpu": "1"}
+
+
+def test_only_the_named_container_and_kind_count() -> None:
+    text = "LimitRanger plugin set: cpu request for init container backtest"
+    obj = limit_ranged("tier0", text)
+    assert "resources.cpu.range" in denied(obj).rules  # an app container, not an init one
+
+
+def test_a_template_is_never_limit_ranged() -> None:
+    """The plugin sets nothing in a workload's template: values there are the user's."""
+    p = limit_ranged("tier0")
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {"template": {"metadata": p["metadata"], "spec": p["spec"]}},
+    }
+    assert "resources.cpu.range" in denied(job).rules
+
+
+def test_a_plugin_value_the_tier_cannot_replace_is_kept_and_checked() -> None:
+    """A tier with a range and no default: nothing to put in place of the plugin's pair."""
+    p = bundled()
+    t1 = p.tier("tier1")
+    assert t1 is not None
+    no_default = dataclasses.replace(
+        t1,
+        resources=dataclasses.replace(t1.resources, cpu=Bound(min=500, max=8000, default=None)),
+    )
+    policy = dataclasses.replace(p, tiers=tuple(no_default if t is t1 else t for t in p.tiers))
+    r = resources(admitted(limit_ranged("tier1"), policy))
+    assert (r["requests"]["cpu"], r["limits"]["cpu"]) == ("2", "8")
+    assert r["limits"]["memory"] == "8Gi"  # memory has a default: replaced
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "LimitRanger plugin set: cpu, ephemeral-storage, memory request for container main; "
+            "cpu, ephemeral-storage, memory limit for container main; cpu, ephemeral-storage "
+            "request for container side; ephemeral-storage, memory request for init container "
+            "setup; cpu, ephemeral-storage, memory limit for init container setup",
+            {
+                ("containers", "main"): {
+                    *(("requests", n) for n in ("cpu", "ephemeral-storage", "memory")),
+                    *(("limits", n) for n in ("cpu", "ephemeral-storage", "memory")),
+                },
+                ("containers", "side"): {("requests", "cpu"), ("requests", "ephemeral-storage")},
+                ("initContainers", "setup"): {
+                    ("requests", "ephemeral-storage"),
+                    ("requests", "memory"),
+                    *(("limits", n) for n in ("cpu", "ephemeral-storage", "memory")),
+                },
+            },
+        ),
+        (
+            "LimitRanger plugin set: nvidia.com/gpu limit for container m",
+            {("containers", "m"): {("limits", "nvidia.com/gpu")}},
+        ),
+        ("set by hand: cpu request for container main", {}),
+        ("LimitRanger plugin set: garbage; cpu request for sidecar x", {}),
+        (None, {}),
+    ],
+)
+def test_the_limit_ranger_annotation_is_read_as_kubernetes_writes_it(
+    text: str | None, want: dict[tuple[str, str], set[tuple[str, str]]]
+) -> None:
+    assert limit_ranger_set(text) == {k: frozenset(v) for k, v in want.items()}

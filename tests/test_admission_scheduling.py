@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.test_admission_support import admitted, bundled, check, denied, pod
+from typing import Any
+
+import pytest
+
+from tests.test_admission_support import admitted, apply, bundled, check, denied, pod
 
 TERM = [
     {"key": "node.hermetic.io/pool", "operator": "In", "values": ["dedicated"]},
@@ -28,9 +32,42 @@ def test_another_priority_class_is_denied() -> None:
     assert "hermetic-tier1" in d.message
 
 
-def test_a_plugin_filled_priority_is_made_consistent() -> None:
-    d = check(pod("tier1", priority=0), bundled())
-    assert d.allowed and any("priority set to 10000" in w for w in d.warnings)
+def test_a_plugin_filled_priority_is_made_consistent_without_a_warning() -> None:
+    """The Priority plugin gives a pod without a class priority 0, PreemptLowerPriority
+    before webhooks run: replacing them is routine, not worth a warning."""
+    filled = pod("tier1", priority=0, preemptionPolicy="PreemptLowerPriority")
+    d = check(filled, bundled())
+    assert d.allowed and d.warnings == ()
+    spec = apply(filled, d)["spec"]
+    assert (spec["priority"], spec["preemptionPolicy"]) == (10000, "Never")
+    assert "scheduling.priority" in d.rules
+    for tier in ("tier0", "tier2"):
+        d = check(pod(tier, priority=0, preemptionPolicy="PreemptLowerPriority"), bundled())
+        assert d.allowed and not any("set to" in w for w in d.warnings), d.warnings
+
+
+@pytest.mark.parametrize(
+    ("spec", "warning"),
+    [
+        # a value the plugin never fills for a pod without a class: the user wrote it
+        ({"priority": 5}, 'priority set to 10000 to match hermetic-tier1 (was "5")'),
+        ({"priority": -3}, 'priority set to 10000 to match hermetic-tier1 (was "-3")'),
+        # the user named the tier's class but wrote another value
+        (
+            {"priorityClassName": "hermetic-tier1", "priority": 0},
+            'priority set to 10000 to match hermetic-tier1 (was "0")',
+        ),
+        (
+            {"priorityClassName": "hermetic-tier1", "preemptionPolicy": "PreemptLowerPriority"},
+            'preemptionPolicy set to Never to match hermetic-tier1 (was "PreemptLowerPriority")',
+        ),
+    ],
+)
+def test_a_priority_the_user_set_is_replaced_with_a_warning(
+    spec: dict[str, Any], warning: str
+) -> None:
+    d = check(pod("tier1", **spec), bundled())
+    assert d.allowed and d.warnings == (f"hermetic: {warning}",), d.warnings
 
 
 def test_runtime_class() -> None:

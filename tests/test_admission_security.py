@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 
-from tests.test_admission_support import admitted, container, denied, pod
+from compiler.admission import validate
+from tests.test_admission_support import (
+    NS,
+    admitted,
+    apply,
+    bundled,
+    check,
+    container,
+    denied,
+    pod,
+)
 
 SEED = [{"name": "BACKTEST_SEED", "value": "1"}]
 
@@ -88,7 +101,9 @@ def test_stricter_user_values_are_kept() -> None:
         ("tier1", {"os": {"name": "windows"}}, {}, "security.windows"),
     ],
 )
-def test_violations_are_denied(tier: str, spec: dict, csc: dict, rule: str) -> None:
+def test_violations_are_denied(
+    tier: str, spec: dict[str, Any], csc: dict[str, Any], rule: str
+) -> None:
     c = container(env=SEED, securityContext=csc) if csc else container(env=SEED)
     d = denied(pod(tier, containers=[c], **spec))
     assert rule in d.rules, d.message
@@ -132,3 +147,119 @@ def test_every_container_kind_is_checked() -> None:
         "/spec/initContainers/0/securityContext/privileged",
         "/spec/ephemeralContainers/0/securityContext/privileged",
     ]
+
+
+# --- the ServiceAccount plugin's token, under strict ------------------------------------
+
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def token_volume(name: str = "kube-api-access-z52f4", **changes: Any) -> dict[str, Any]:
+    """The volume kube-apiserver v1.37's ServiceAccount plugin adds (read back from one)."""
+    sources: list[dict[str, Any]] = [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "kube-root-ca.crt"}},
+        {
+            "downwardAPI": {
+                "items": [
+                    {
+                        "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                        "path": "namespace",
+                    }
+                ]
+            }
+        },
+    ]
+    projected = {"defaultMode": 420, "sources": sources} | changes
+    return {"name": name, "projected": projected}
+
+
+def token_mount(name: str = "kube-api-access-z52f4", path: str = TOKEN_PATH) -> dict[str, Any]:
+    return {"mountPath": path, "name": name, "readOnly": True}
+
+
+def with_token(tier: str, **spec: Any) -> dict[str, Any]:
+    """A pod as the ServiceAccount plugin leaves it: the volume and a mount per container."""
+    main = container(env=SEED, volumeMounts=[token_mount()])
+    init = container("fetch", volumeMounts=[{"name": "data", "mountPath": "/d"}, token_mount()])
+    volumes = [{"name": "data", "emptyDir": {}}, token_volume()]
+    return pod(tier, containers=[main], initContainers=[init], volumes=volumes, **spec)
+
+
+def test_strict_removes_the_service_account_plugins_token_volume_and_mounts() -> None:
+    obj = with_token("tier0")
+    d = check(obj, bundled())
+    assert d.allowed and "security.automount-token" in d.rules
+    spec = apply(obj, d)["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert all(not v["name"].startswith("kube-api-access-") for v in spec["volumes"])
+    assert {"name": "data", "emptyDir": {}} in spec["volumes"]
+    mounts = [m for c in (*spec["containers"], *spec["initContainers"]) for m in c["volumeMounts"]]
+    assert TOKEN_PATH not in {m["mountPath"] for m in mounts}
+    assert {"name": "data", "mountPath": "/d"} in mounts  # the user's own mount stays
+    removed = {op["path"] for op in d.patch if op["op"] == "remove"}
+    assert removed == {
+        "/spec/volumes/1",
+        "/spec/containers/0/volumeMounts",  # its only mount: no empty list left
+        "/spec/initContainers/0/volumeMounts/1",
+    }
+
+
+def test_below_strict_the_token_stays() -> None:
+    for tier in ("tier1", "tier2"):
+        spec = admitted(with_token(tier))["spec"]
+        assert token_volume() in spec["volumes"]
+        assert token_mount() in spec["containers"][0]["volumeMounts"]
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        token_volume("my-token"),  # the shape, without the plugin's name
+        token_volume("kube-api-access-mine", defaultMode=256),
+        token_volume(
+            "kube-api-access-mine",
+            sources=[{"serviceAccountToken": {"audience": "vault", "path": "token"}}],
+        ),
+        token_volume(
+            "kube-api-access-mine",
+            sources=[
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "my-ca"}},
+                {
+                    "downwardAPI": {
+                        "items": [{"fieldRef": {"fieldPath": "metadata.name"}, "path": "n"}]
+                    }
+                },
+            ],
+        ),
+        {"name": "kube-api-access-mine", "emptyDir": {}},
+    ],
+    ids=["other-name", "mode", "audience", "other-sources", "emptydir"],
+)
+def test_a_users_own_volume_is_never_removed(volume: dict[str, Any]) -> None:
+    mount = token_mount(volume["name"], "/var/run/secrets/mine")
+    obj = pod("tier0", containers=[container(env=SEED, volumeMounts=[mount])], volumes=[volume])
+    spec = admitted(obj)["spec"]
+    assert volume in spec["volumes"] and mount in spec["containers"][0]["volumeMounts"]
+
+
+def test_a_mount_of_the_plugins_volume_elsewhere_is_denied() -> None:
+    mounts = [token_mount(), token_mount(path="/token")]
+    obj = pod(
+        "tier0", containers=[container(env=SEED, volumeMounts=mounts)], volumes=[token_volume()]
+    )
+    d = denied(obj)
+    assert d.rules == ("security.automount-token",)
+    assert 'container "backtest" mounts the service-account token at "/token"' in d.message
+    assert d.denials[0].path == "/spec/containers/0/volumeMounts/1"
+
+
+def test_a_token_volume_a_later_webhook_adds_back_is_denied_by_the_backstop() -> None:
+    out = admitted(with_token("tier0"))
+    later = copy.deepcopy(out)
+    later["spec"]["volumes"].append(token_volume())
+    later["spec"]["containers"][0]["volumeMounts"].append(token_mount())
+    v = validate(later, bundled(), namespace=NS)
+    assert not v.allowed and v.rules == ("security.automount-token",)
+    assert validate(out, bundled(), namespace=NS).allowed

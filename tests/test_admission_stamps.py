@@ -140,6 +140,24 @@ def test_editor_never_changes_its_input_and_writes_applicable_ops() -> None:
     assert pointer(("k/x", "x~y", 0)) == "/k~1x/x~0y/0"
 
 
+def test_editor_extend_and_remove_write_one_applicable_op_each() -> None:
+    doc = {"a": {"b": [1, 2, 3]}, "m": {"x": 1, "y": 2}}
+    before = copy.deepcopy(doc)
+    ed = Editor(doc)
+    ed.extend(("a", "b"), [4, 5])
+    ed.extend(("a", "new"), ("p", "q"))  # an absent list: created by the first
+    ed.remove(("a", "b", 0))
+    ed.remove(("m", "x"))
+    assert doc == before
+    assert [op["op"] for op in ed.ops] == ["add", "add", "add", "add", "remove", "remove"]
+    assert jsonpatch.apply_patch(doc, ed.ops) == ed.root
+    assert ed.root == {"a": {"b": [2, 3, 4, 5], "new": ["p", "q"]}, "m": {"y": 2}}
+    with pytest.raises(Malformed):
+        ed.remove(("m", "absent"))
+    with pytest.raises(Malformed):
+        ed.remove(("nothing", "here"))
+
+
 def test_editor_reports_type_clashes_with_their_path() -> None:
     ed = Editor({"spec": {"containers": "x"}})
     with pytest.raises(Malformed) as e:

@@ -10,7 +10,10 @@ decision must keep (imported by tests/test_admission_*.py, test_corpus.py; no te
   server rejects, so the test compares error sets instead of requiring none);
 - idempotence: the result yields an empty patch and the same decision (allowed, rules);
 - nothing lost: every leaf the user wrote is still there with the same value, unless it is
-  at a pointer a documented rule overwrites (OVERWRITABLE);
+  at a pointer a documented rule overwrites (OVERWRITABLE), a value the LimitRanger plugin
+  set by its annotation (resources: treated as unset), or the ServiceAccount plugin's token
+  volume and its mounts, which `security.automount-token` removes (and nothing else: a
+  removed volume must be a `kube-api-access-*` projected service-account token);
 - the validating backstop admits the result.
 """
 
@@ -186,11 +189,100 @@ def _at(doc: Any, ptr: str) -> Any:
         return KeyError
 
 
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+POD_SPECS = (
+    "/spec",
+    "/template/spec",
+    "/spec/template/spec",
+    "/spec/jobTemplate/spec/template/spec",
+)
+LIMIT_RANGER = re.compile(r"(.+) (request|limit) for (container|init container) (.+)")
+
+
+def _token_volumes_removed(before: Any, after: Any) -> Any:
+    """`before` without the token volumes `security.automount-token` removed (gone from
+    `after`, named kube-api-access-*, projected, with a serviceAccountToken source) and
+    without their mounts at the token path; the object itself when nothing was removed."""
+    out = before
+    for ptr in POD_SPECS:
+        spec, now = _at(before, ptr), _at(after, ptr)
+        if not isinstance(spec, dict) or not isinstance(now, dict):
+            continue
+        volumes = spec.get("volumes")
+        if not isinstance(volumes, list):
+            continue
+        kept = {v.get("name") for v in now.get("volumes") or () if isinstance(v, dict)}
+        gone = {
+            v["name"]
+            for v in volumes
+            if isinstance(v, dict)
+            and str(v.get("name")).startswith("kube-api-access-")
+            and v["name"] not in kept
+            and any("serviceAccountToken" in s for s in v.get("projected", {}).get("sources", ()))
+        }
+        if not gone:
+            continue
+        out = copy.deepcopy(out) if out is before else out
+        spec = _at(out, ptr)
+        _drop(spec, "volumes", gone)
+        for field in ("containers", "initContainers", "ephemeralContainers"):
+            for c in spec.get(field) or ():
+                _drop(c, "volumeMounts", gone, TOKEN_PATH)
+    return out
+
+
+def _drop(parent: Any, key: str, names: set[str], mount_path: str | None = None) -> None:
+    """Drop the items of parent[key] with one of `names` (and, for mounts, at mount_path);
+    an emptied list goes as well."""
+    if not isinstance(parent, dict) or not isinstance(parent.get(key), list):
+        return
+    items = [
+        x
+        for x in parent[key]
+        if not (
+            isinstance(x, dict)
+            and x.get("name") in names
+            and (mount_path is None or x.get("mountPath") == mount_path)
+        )
+    ]
+    if items:
+        parent[key] = items
+    else:
+        del parent[key]
+
+
+def _set_by_limit_ranger(obj: Any) -> set[str]:
+    """Pointers of the resource values a Pod's `kubernetes.io/limit-ranger` annotation says
+    the LimitRanger plugin set (LimitRanger plugin set: cpu, memory request for container x;
+    ...)."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Pod":
+        return set()
+    text = _at(obj, "/metadata/annotations/kubernetes.io~1limit-ranger")
+    if not isinstance(text, str) or not text.startswith("LimitRanger plugin set: "):
+        return set()
+    out = set()
+    for entry in text.removeprefix("LimitRanger plugin set: ").split("; "):
+        m = LIMIT_RANGER.fullmatch(entry)
+        if m is None:
+            continue
+        names, which, kind, name = m.groups()
+        field = "containers" if kind == "container" else "initContainers"
+        containers = _at(obj, f"/spec/{field}")
+        for i, c in enumerate(containers if isinstance(containers, list) else ()):
+            if isinstance(c, dict) and c.get("name") == name:
+                for n in names.split(", "):
+                    out.add(f"/spec/{field}/{i}/resources/{which}s/{n}")
+    return out
+
+
 def lost(before: Any, after: Any) -> list[str]:
-    """Pointers whose user-written value changed or vanished, outside OVERWRITABLE."""
+    """Pointers whose user-written value changed or vanished, outside OVERWRITABLE, the
+    LimitRanger's values and the removed token volumes."""
     out = []
+    plugin_set = _set_by_limit_ranger(before)
+    before = _token_volumes_removed(before, after)
     for ptr, value in leaves(before):
-        if value is None or OVERWRITABLE.search(ptr):
+        if value is None or OVERWRITABLE.search(ptr) or ptr in plugin_set:
             continue
         if value == "" and ptr.endswith("/metadata/labels/hermetic.io~1tier"):
             continue  # an empty tier label asks for the default tier, which is stamped

@@ -12,12 +12,17 @@ Where each decision is documented (module docstrings):
 - stamps: tenant/tier/cost-center labels are hermetic's (another tenant's is overwritten,
   with a warning); `hermetic.io/rules` is rewritten only when something else changes.
 - resources: bounds are per container; a missing value copies its partner, both missing
-  get the default; user values are never rewritten, only denied.
-- security, mesh, network, scratch (a user's mount at a scratch path is kept, a volume
-  with a scratch volume's name is denied), scheduling (priority set to the class's value;
-  families selected by the pod's own label value), seed (derived from namespace, name and
-  request uid; none injected into templates), environment, controllers, update (pods:
-  no patch; checks on stamped pods; deleting and pre-hermetic pods pass).
+  get the default; user values are never rewritten, only denied; values the LimitRanger
+  plugin set (its `kubernetes.io/limit-ranger` annotation says which) count as missing.
+- security (strict removes the ServiceAccount plugin's token volume and mounts), mesh,
+  network, scratch (a user's mount at a scratch path is kept, a volume with a scratch
+  volume's name is denied), scheduling (priority set to the class's value, without a
+  warning when it was the Priority plugin's default; families selected by the pod's own
+  label value), seed (derived from namespace, name and request uid; none injected into
+  templates), environment, controllers, update (pods: no patch; checks on stamped pods;
+  deleting and pre-hermetic pods pass).
+- validate (below): a Pod is checked as final; a workload's template only as `mutate`
+  would decide it (denied for what `mutate` denies, never for what it would add).
 """
 
 from __future__ import annotations
@@ -71,12 +76,18 @@ def mutate(
 
 
 def validate(obj: dict[str, Any], policy: CompiledPolicy, *, namespace: str) -> Decision:
-    """Re-check the final object after every mutating webhook; never patches.
+    """Re-check an object after every mutating webhook; never patches.
 
-    Denies what `mutate` would deny, what a guarantee rule would still have to change (a
-    later webhook undid hermetic's work, e.g. added a container without requests ==
-    limits to an exclusive-core pod), and missing stamps (the pod skipped `mutate`).
-    Convenience rules (thread counts, scratch mounts, seeds recorded) only warn.
+    A Pod is final: denies what `mutate` would deny, what a guarantee rule would still
+    have to change (a later webhook undid hermetic's work, e.g. added a container without
+    requests == limits to an exclusive-core pod), and missing stamps (the pod skipped
+    `mutate`). Convenience rules (thread counts, scratch mounts, seeds recorded) only warn.
+
+    A workload's pod template is not mutated (only pods are; each pod the controller
+    creates goes through `mutate`): it is denied exactly when `mutate` of it would be
+    denied (a tier not allowed, resources out of range, privileged, unpinned images, a
+    missing required seed...), never for what mutation will add, and is admitted with the
+    warnings `mutate` would give. A template `hermetic mutate` previewed passes as well.
     """
     try:
         s = engine.subject(obj, policy, namespace)
@@ -85,6 +96,9 @@ def validate(obj: dict[str, Any], policy: CompiledPolicy, *, namespace: str) -> 
         if s.denial is not None:
             return s.denial
         ctx = engine.context(s, policy, "", cache.for_policy(policy).digest())
+        if s.base:
+            engine.run_passes(ctx)
+            return engine.decide(ctx) if ctx.denials else _admitted(ctx)
         ctx.changes = []
         engine.run_passes(ctx)
         return _backstop(ctx)
@@ -107,6 +121,10 @@ def _backstop(ctx: engine.Ctx) -> Decision:
         ctx.deny(rule, problem, fix, path)
     if ctx.denials:
         return engine.decide(ctx)
+    return _admitted(ctx)
+
+
+def _admitted(ctx: engine.Ctx) -> Decision:
     return Decision(
         allowed=True,
         warnings=tuple(ctx.warnings),

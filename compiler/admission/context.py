@@ -274,9 +274,25 @@ class Ctx:
                 out[key] = self._materialize((*path, key), f)
         return out
 
+    def remove(self, path: Path, rule: str, what: str) -> None:
+        """Remove the value at path (it must be there) under `rule`."""
+        self.ed.remove(path)
+        self._record(rule, what, path)
+
+    def applied(self, rule: str) -> None:
+        """Record a rule that applied although its value was there already (no write, and
+        nothing for `validate` to hold against the object)."""
+        self.fired[rule] = None
+
     def append(self, path: Path, value: Any, rule: str, what: str) -> None:
         self.ed.append(path, value)
         self._record(rule, what, path)
+
+    def extend(self, path: Path, items: list[tuple[Any, str, str]]) -> None:
+        """Append each (value, rule, what): one operation each, as many `append`s would."""
+        self.ed.extend(path, [value for value, _, _ in items])
+        for _, rule, what in items:
+            self._record(rule, what, path)
 
     def note(self, rule: str, what: str, path: Path) -> None:
         """Record a rule whose value went out in another rule's write (one op, many rules)."""

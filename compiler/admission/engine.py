@@ -141,6 +141,11 @@ def _tier(
 
 
 def _denied(tenant: str, tier: str, denials: list[Denial], warnings: list[str]) -> Decision:
+    # One line per problem: a problem fixed by two writes (a request and a limit) is one.
+    unique: dict[str, Denial] = {}
+    for d in denials:
+        unique.setdefault(d.message, d)
+    denials = list(unique.values())
     rules = tuple(sorted({d.rule for d in denials}))
     return Decision(
         allowed=False,

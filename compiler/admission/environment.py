@@ -53,8 +53,8 @@ def _container(ctx: Ctx, c: Container, seed: str | None) -> None:
         for n, _, rule in new[1:]:
             ctx.note(rule, f"{c.label} lacks {n}", path)
         return
-    for name, value, rule in new:
-        ctx.append(path, {"name": name, "value": value}, rule, f"{c.label} lacks {name}")
+    added = [({"name": n, "value": v}, rule, f"{c.label} lacks {n}") for n, v, rule in new]
+    ctx.extend(path, added)
 
 
 def images(ctx: Ctx) -> None:

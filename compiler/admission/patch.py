@@ -157,18 +157,40 @@ class Editor:
 
     def append(self, path: Path, value: Any) -> None:
         """Append to the list at base + path, creating the list when it is absent."""
+        self.extend(path, (value,))
+
+    def extend(self, path: Path, values: tuple[Any, ...] | list[Any]) -> None:
+        """Append each value, one `add` operation each (the first creates an absent list),
+        walking to the list once."""
+        if not values:
+            return
         full = self.base + path if self.base else path
         try:
             target = self._own_path(full)
         except _Clash:
             raise _locate(self.root, full) from None
         if target is None:
-            self.set(path, [value])
+            self.set(path, [values[0]])
+            self.extend(path, values[1:])
             return
         if not isinstance(target, list):
             raise Malformed(full, "a list")
-        target.append(value)
-        self.ops.append({"op": "add", "path": pointer(full) + "/-", "value": value})
+        where = pointer(full) + "/-"
+        for value in values:
+            target.append(value)
+            self.ops.append({"op": "add", "path": where, "value": value})
+
+    def remove(self, path: Path) -> None:
+        """Remove the value at base + path, which must be there (one `remove` operation)."""
+        full = self.base + path if self.base else path
+        try:
+            parent = self._own_path(full[:-1])
+            if parent is None or _child(parent, full[-1]) is None:
+                raise _Clash
+        except _Clash:
+            raise _locate(self.root, full) from None
+        del parent[full[-1]]
+        self.ops.append({"op": "remove", "path": pointer(full)})
 
     def _own_root(self) -> Any:
         if id(self.root) not in self._owned:
@@ -180,7 +202,13 @@ class Editor:
         absent (nothing is copied then but what was already on the way)."""
         node = self._own_root()
         for key in full:
-            child = _child(node, key)
+            # The fast paths first: plain dicts and lists, as JSON and YAML loaders make them.
+            if type(node) is dict and type(key) is str:
+                child = node.get(key)
+            elif type(node) is list and type(key) is int and 0 <= key < len(node):
+                child = node[key]
+            else:
+                child = _child(node, key)
             if child is None:
                 return None
             node = self._own(node, key, child)

@@ -15,17 +15,39 @@ tenant's quotas bound what a pod or namespace adds up to.
   proxy resources instead of its per-container range, and the same equality rules.
 Values outside the range, or breaking an equality, are denied: hermetic never rewrites a
 resource value the user wrote.
+
+LimitRange defaults are not the user's. The API server's LimitRanger plugin runs before
+mutating webhooks and fills missing requests and limits from the namespace's LimitRanges
+(hermetic's own `hermetic-defaults` holds the tenant's default tier's), recording what it
+set in the pod annotation `kubernetes.io/limit-ranger`, e.g. `LimitRanger plugin set: cpu,
+memory request for container main; cpu limit for init container setup`. In a Pod (not a
+template: the plugin sets nothing there), a value that annotation names counts as unset:
+the tier's default or the partner replaces it, under the rule that fills an unset value
+(resources.NAME.default or .partner, recorded even when the value is already the same), so
+that the pod gets what `hermetic mutate` previews without a LimitRange. The annotation
+stays. When the tier has nothing to put in its place (no default and no partner), the
+value is kept and checked like a user's. The plugin rewrites the annotation per LimitRange:
+with several LimitRanges in a namespace, only the last one's values are recognised.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
-from compiler.admission.context import Container, Ctx, Fill, Fills, obj, q
+from compiler.admission.context import APP, INIT, Container, Ctx, Fill, Fills, obj, q
 from compiler.model import Bound
 from compiler.quantity import bytes_of, cpu_of, format_bytes, format_cpu
 
 NAMES = ("cpu", "memory", "ephemeral-storage")
+LIMIT_RANGER = "kubernetes.io/limit-ranger"
+_LR_PREFIX = "LimitRanger plugin set: "
+_LR_ENTRY = re.compile(r"(.+) (request|limit) for (container|init container) (.+)")
+_LR_FIELDS = {"container": APP, "init container": INIT}
+_LR_WHICH = {"request": "requests", "limit": "limits"}
+# (containers field, container name) -> {(requests|limits, resource)}
+SetByPlugin = dict[tuple[str, str], frozenset[tuple[str, str]]]
+_NOTHING: frozenset[tuple[str, str]] = frozenset()
 
 
 class Want(NamedTuple):
@@ -46,8 +68,37 @@ def apply(ctx: Ctx) -> None:
             "cores, which the kubelet does not align for pod-level resources",
             ("spec", "resources"),
         )
+    plugin = {} if ctx.template else limit_ranger_set(ctx.annotations.get(LIMIT_RANGER))
     for c in ctx.containers():
-        _container(ctx, c)
+        name = c.body.get("name")
+        by_plugin = plugin.get((c.field, name), _NOTHING) if isinstance(name, str) else _NOTHING
+        _container(ctx, c, by_plugin)
+
+
+_PARSED: dict[str, SetByPlugin] = {}
+
+
+def limit_ranger_set(annotation: Any) -> SetByPlugin:
+    """What the LimitRanger plugin's annotation says it set, per container (memoised: the
+    webhook sees a handful of distinct texts). Anything unreadable names nothing."""
+    if not isinstance(annotation, str) or not annotation.startswith(_LR_PREFIX):
+        return {}
+    hit = _PARSED.get(annotation)
+    if hit is not None:
+        return hit
+    sets: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for entry in annotation[len(_LR_PREFIX) :].split("; "):
+        m = _LR_ENTRY.fullmatch(entry)
+        if m is None:
+            continue
+        names, which, kind, container = m.groups()
+        key = (_LR_FIELDS[kind], container)
+        sets.setdefault(key, set()).update((_LR_WHICH[which], n) for n in names.split(", "))
+    out = {k: frozenset(v) for k, v in sets.items()}
+    if len(_PARSED) > 1_000:
+        _PARSED.clear()
+    _PARSED[annotation] = out
+    return out
 
 
 def _want(ctx: Ctx, c: Container, name: str) -> Want | None:
@@ -66,7 +117,7 @@ def _want(ctx: Ctx, c: Container, name: str) -> Want | None:
     return Want(bound, ctx.data.defaults[name], equal, name == "cpu" and exclusive)
 
 
-def _container(ctx: Ctx, c: Container) -> None:
+def _container(ctx: Ctx, c: Container, by_plugin: frozenset[tuple[str, str]]) -> None:
     res = obj(c.body, "resources", c.full)
     requests = obj(res, "requests", (*c.full, "resources"))
     limits = obj(res, "limits", (*c.full, "resources"))
@@ -74,14 +125,36 @@ def _container(ctx: Ctx, c: Container) -> None:
     fill_lim: Fills = {}
     for name in NAMES:
         want = _want(ctx, c, name)
-        if want is not None:
-            _one(ctx, c, name, want, requests.get(name), limits.get(name), (fill_req, fill_lim))
+        if want is None:
+            continue
+        req, lim = requests.get(name), limits.get(name)
+        if by_plugin:
+            req, lim = _unset_plugin_values(name, want, req, lim, by_plugin)
+        _one(ctx, c, name, want, req, lim, (fill_req, fill_lim))
+        if by_plugin:
+            # A fill of a plugin's value may write nothing (the same value): its rule
+            # applied all the same, as in the preview, which writes it.
+            for which, pending in (("requests", fill_req), ("limits", fill_lim)):
+                f = pending.get(name)
+                if isinstance(f, Fill) and (which, name) in by_plugin:
+                    ctx.applied(f.rule)
     fills: Fills = {}
     if fill_req:
         fills["requests"] = fill_req
     if fill_lim:
         fills["limits"] = fill_lim
     ctx.merge((*c.path, "resources"), fills)
+
+
+def _unset_plugin_values(
+    name: str, want: Want, req: Any, lim: Any, by_plugin: frozenset[tuple[str, str]]
+) -> tuple[Any, Any]:
+    """The request and limit with the values the LimitRanger set as unset (None)."""
+    new_req = None if ("requests", name) in by_plugin else req
+    new_lim = None if ("limits", name) in by_plugin else lim
+    if new_req is None and new_lim is None and want.default is None:
+        return req, lim  # nothing to put in their place: kept, checked as written
+    return new_req, new_lim
 
 
 _QUANTITIES: dict[tuple[bool, Any], int | None] = {}

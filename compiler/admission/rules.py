@@ -68,7 +68,9 @@ RULES: dict[str, Rule] = {
     "security.host-probes": _r("probes and lifecycle hooks may not target another host"),
     "security.read-only-root": _r("the strict level mounts the root filesystem read-only"),
     "security.host-users": _r("the strict level runs the pod in a user namespace"),
-    "security.automount-token": _r("the strict level mounts no service-account token"),
+    "security.automount-token": _r(
+        "the strict level mounts no service-account token (the plugin's volume is removed)"
+    ),
     "security.windows": _r("restricted levels need Linux settings a Windows pod cannot carry"),
     # mesh
     "mesh.inject": _r("the tier's mesh injection label or annotation"),

@@ -3,7 +3,10 @@
 - priorityClassName is the tier's; another class is denied. `priority` and
   `preemptionPolicy` are set to the class's values: the Priority admission plugin fills
   them before webhooks run (from the class the pod had, or none) and runs again after us,
-  rejecting a pod whose values disagree with its class.
+  rejecting a pod whose values disagree with its class. Replacing a value warns, except
+  when the pod had no class and the value is what the plugin fills then (priority 0,
+  PreemptLowerPriority, when no PriorityClass is the global default): that is every pod
+  that leaves scheduling to hermetic, and nothing the user wrote.
 - Required node labels are ANDed into every nodeSelectorTerm (terms are ORed, so a term
   without them would escape the tier's nodes); with no term, one is created.
 - Preferred terms and tolerations are merged without duplicates.
@@ -55,13 +58,27 @@ def _priority(ctx: Ctx) -> None:
         return
     what = "the pod has no priorityClassName"
     ctx.set(("spec", "priorityClassName"), p.class_name, "scheduling.priority-class", what)
+    classless = not name
     for key, value in (("priority", p.value), ("preemptionPolicy", ctx.data.preemption_policy)):
         old = spec.get(key)
         if old is None and ctx.template:
             continue  # the Priority plugin fills it when each pod is created
         what = f"the pod's {key} is not its class's ({value})"
-        if ctx.set(("spec", key), value, "scheduling.priority", what) and old is not None:
-            ctx.warn(f"hermetic: {key} set to {value} to match {p.class_name} (was {q(old)})")
+        if not ctx.set(("spec", key), value, "scheduling.priority", what) or old is None:
+            continue
+        if classless and _plugin_default(key, old):
+            continue  # the Priority plugin's value for a pod without a class: not the user's
+        ctx.warn(f"hermetic: {key} set to {value} to match {p.class_name} (was {q(old)})")
+
+
+# What the Priority plugin fills in a pod without priorityClassName when no PriorityClass
+# is the global default (scheduling.DefaultPriorityWhenNoDefaultClassExists).
+PLUGIN_DEFAULTS: dict[str, object] = {"priority": 0, "preemptionPolicy": "PreemptLowerPriority"}
+
+
+def _plugin_default(key: str, value: object) -> bool:
+    want = PLUGIN_DEFAULTS[key]
+    return type(value) is type(want) and value == want
 
 
 def _runtime_class(ctx: Ctx) -> None:

@@ -46,17 +46,19 @@ def apply(ctx: Ctx) -> None:
         )
         if c.mesh or not _read_only(c.body):
             continue
+        add = []
         for d in scratch:
-            hit = _at(mounts, d.path)
+            hit = _at(mounts, d.path) if mounts else None
             if hit is None:
                 what = f"{c.label} has a read-only root but nothing writable at {d.path}"
-                mount = {"name": d.volume, "mountPath": d.path}
-                ctx.append((*c.path, "volumeMounts"), mount, "scratch.mount", what)
+                add.append(({"name": d.volume, "mountPath": d.path}, "scratch.mount", what))
                 used.add(d.volume)
             elif hit.get("name") != d.volume:
                 ctx.warn(
                     f"hermetic: {c.label} mounts its own volume at {d.path}; tier scratch not added"
                 )
+        if add:
+            ctx.extend((*c.path, "volumeMounts"), add)
     _volumes(ctx, used)
 
 

@@ -9,7 +9,15 @@ restricted: also fill runAsNonRoot true and seccomp RuntimeDefault (pod level),
   explicit opposites, runAsUser 0, capabilities other than NET_BIND_SERVICE, volume types
   outside the restricted list, any /proc mount other than Default, and Windows pods.
 strict: also fill readOnlyRootFilesystem true (every container), hostUsers false and
-  automountServiceAccountToken false; deny their explicit opposites.
+  automountServiceAccountToken false; deny their explicit opposites. The API server's
+  ServiceAccount admission plugin runs before mutating webhooks and has already mounted the
+  token by then, so strict also removes what it added (rule security.automount-token, the
+  one security rule that overwrites): the volume recognised precisely, by its name prefix
+  `kube-api-access-` AND its projected shape (a token at `token` with no audience, ConfigMap
+  kube-root-ca.crt's ca.crt, the downward-API namespace; nothing else), and every mount of
+  it at /var/run/secrets/kubernetes.io/serviceaccount (a list left empty goes as well).
+  A user's own volume, projected token or not, is never removed; a mount of the plugin's
+  volume at another path is denied (removing the volume would leave it dangling).
 A stricter value the user wrote is never touched; every check covers containers, init
 containers (native sidecars included) and ephemeral containers.
 """
@@ -256,3 +264,102 @@ def _strict_pod(ctx: Ctx, spec: dict[str, Any]) -> None:
     elif token is None:
         what = "the pod mounts a service-account token"
         ctx.set(("spec", "automountServiceAccountToken"), False, "security.automount-token", what)
+    if token is not True:
+        _unmount_token(ctx)
+
+
+TOKEN_VOLUME_PREFIX = "kube-api-access-"
+TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+_TOKEN_CA = {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+_TOKEN_FIELD = "metadata.namespace"
+
+
+def plugin_token_volume(v: Any) -> bool:
+    """The volume the ServiceAccount admission plugin adds (TokenVolumeSource): its name
+    prefix and its exact projected shape, with the API server's defaults written or not."""
+    if not isinstance(v, dict):
+        return False
+    name = v.get("name")
+    if not isinstance(name, str) or not name.startswith(TOKEN_VOLUME_PREFIX):
+        return False
+    if {k for k, x in v.items() if x is not None} != {"name", "projected"}:
+        return False
+    projected = v["projected"]
+    if not isinstance(projected, dict) or not set(projected) <= {"sources", "defaultMode"}:
+        return False
+    if projected.get("defaultMode", 0o644) != 0o644:
+        return False
+    sources = projected.get("sources")
+    if not isinstance(sources, list) or len(sources) != 3:
+        return False
+    token, ca, downward = sources
+    return (
+        isinstance(token, dict)
+        and set(token) == {"serviceAccountToken"}
+        and _plugin_token(token["serviceAccountToken"])
+        and ca == {"configMap": _TOKEN_CA}
+        and isinstance(downward, dict)
+        and set(downward) == {"downwardAPI"}
+        and _plugin_namespace(downward["downwardAPI"])
+    )
+
+
+def _plugin_token(t: Any) -> bool:
+    if not isinstance(t, dict) or t.get("path") != "token":
+        return False
+    seconds = t.get("expirationSeconds")
+    return set(t) <= {"path", "expirationSeconds"} and (
+        seconds is None or (isinstance(seconds, int) and not isinstance(seconds, bool))
+    )
+
+
+def _plugin_namespace(d: Any) -> bool:
+    items = d.get("items") if isinstance(d, dict) and set(d) == {"items"} else None
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
+        return False
+    item = items[0]
+    ref = item.get("fieldRef")
+    return (
+        set(item) == {"path", "fieldRef"}
+        and item["path"] == "namespace"
+        and isinstance(ref, dict)
+        and ref.get("fieldPath") == _TOKEN_FIELD
+        and ref.get("apiVersion", "v1") == "v1"
+        and set(ref) <= {"fieldPath", "apiVersion"}
+    )
+
+
+def _unmount_token(ctx: Ctx) -> None:
+    """Remove the ServiceAccount plugin's token volume and its mounts (see the docstring)."""
+    volumes = ctx.items(("spec", "volumes"))
+    tokens = {v["name"] for v in volumes if plugin_token_volume(v)}
+    if not tokens:
+        return
+    rule = "security.automount-token"
+    for c in ctx.containers(APP, INIT, EPHEMERAL):
+        mounts = seq(c.body, "volumeMounts", c.full)
+        drop = []
+        for i, m in enumerate(mounts):
+            if not isinstance(m, dict) or m.get("name") not in tokens:
+                continue
+            if m.get("mountPath") == TOKEN_MOUNT_PATH:
+                drop.append(i)
+                continue
+            what = f"{c.label} mounts the service-account token at {q(m.get('mountPath'))}"
+            fix = "remove the mount: backtests do not call the Kubernetes API"
+            _deny(ctx, rule, what, fix, (*c.path, "volumeMounts", i))
+        what = f"{c.label} mounts the service-account token"
+        _remove_items(ctx, (*c.path, "volumeMounts"), drop, len(mounts), rule, what)
+    drop = [i for i, v in enumerate(volumes) if plugin_token_volume(v)]
+    what = "the pod has the service-account token volume"
+    _remove_items(ctx, ("spec", "volumes"), drop, len(volumes), rule, what)
+
+
+def _remove_items(ctx: Ctx, path: Path, drop: list[int], length: int, rule: str, what: str) -> None:
+    if not drop:
+        return
+    if len(drop) == length:
+        ctx.remove(path, rule, what)  # no empty list left behind
+        return
+    for i in reversed(drop):  # from the end: each index stays valid
+        ctx.remove((*path, i), rule, what)

@@ -34,6 +34,7 @@ from .fixtures_hermetic import (
     poll,
     qos_class,
     strip_server_fields,
+    unique,
     write_yaml,
 )
 from .hermetic_proc import port_open
@@ -178,14 +179,6 @@ def test_digest_is_the_compiled_bundles(hermetic: Hermetic) -> None:
     assert hermetic.digest.startswith("sha256:") and len(hermetic.digest) == 71
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG compiler/admission/security.py:256: `security strict` sets "
-    "automountServiceAccountToken: false, but the ServiceAccount admission plugin ran before "
-    "the webhook and already added the kube-api-access-* token volume and mount: the token "
-    "is still mounted in tier0 pods",
-)
 def test_strict_tier_pods_mount_no_service_account_token(
     hermetic: Hermetic, core: client.CoreV1Api
 ) -> None:
@@ -393,8 +386,9 @@ def test_system_namespaces_are_never_sent_to_the_webhook(
 def test_webhook_down_failure_policy_fail(
     hermetic: Hermetic, core: client.CoreV1Api, namespace: str, tmp_path: Path
 ) -> None:
-    """The policy says `failure-policy fail`: with `hermetic serve` stopped, tenant pods are
-    refused naming the webhook and the refused connection; other namespaces are unaffected."""
+    """The policy says `failure-policy fail`: with `hermetic serve` stopped, backtest pods are
+    refused naming the webhook and the refused connection; what is never sent (pods that are
+    not backtests, system namespaces) is unaffected."""
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         config = hermetic.webhook_config(kind)
         assert {w["failurePolicy"] for w in config["webhooks"]} == {"Fail"}, kind
@@ -414,9 +408,22 @@ def test_webhook_down_failure_policy_fail(
             core.read_namespaced_pod(pod["metadata"]["name"], pod["metadata"]["namespace"])
         assert err.value.status == 404
 
-        # Not a tenant namespace: not sent, so the outage does not matter.
-        free = create_pod(core, manifest("pod-ungoverned.yaml", namespace=namespace))
+        # Never sent, so the outage does not matter: a pod that is not a backtest, in the
+        # same tenant namespace, and a backtest-labelled pod in kube-system.
+        plain = manifest(
+            "pod-ungoverned.yaml", rename=unique("plain"), namespace=pod["metadata"]["namespace"]
+        )
+        plain["metadata"]["labels"] = {"app": "notebook"}
+        free = create_pod(core, plain)
         assert DIGEST not in (free["metadata"].get("annotations") or {})
+        system = manifest(
+            "pod-ungoverned.yaml", rename=unique("bt-system"), namespace="kube-system"
+        )
+        created = create_pod(core, system)
+        try:
+            assert DIGEST not in (created["metadata"].get("annotations") or {})
+        finally:
+            core.delete_namespaced_pod(created["metadata"]["name"], "kube-system")
     finally:
         hermetic.restart_webhook()
     assert hermetic.webhook.port == port
@@ -453,14 +460,6 @@ def _assert_job_pods_mutated(hermetic: Hermetic, pods: list[dict[str, Any]]) -> 
     assert len(seeds) == len(pods), f"pods share a seed: {seeds}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG compiler/admission/__init__.py:57-99 (validate/_backstop): "
-    "validate.workloads.hermetic.io checks a Job's pod template as a final, already-mutated "
-    "pod (guarantee changes, stamps) and refuses every Job whose template does not carry "
-    "hermetic's mutation",
-)
 def test_job_pods_are_mutated(hermetic: Hermetic, tmp_path: Path) -> None:
     job = manifest("job-backtest.yaml")
     r = hermetic.kubectl("apply", "-f", str(write_yaml(tmp_path / "job.yaml", job)), check=False)

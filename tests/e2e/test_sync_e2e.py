@@ -204,15 +204,6 @@ def test_new_tenant_namespaces_are_labelled_and_get_their_objects(
     assert modes == {"hermetic-tier0": "STRICT", "hermetic-tier1": "PERMISSIVE"}, modes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG compiler/targets/quota.py:85-101 (_limit_range): the LimitRange "
-    "hermetic-defaults gives every container the default tier's requests/limits "
-    "(cpu 2/8, memory 8Gi/32Gi in alpha-*); the LimitRanger admission plugin runs before "
-    "mutating webhooks, so hermetic then sees them as the user's and denies every tier0 pod "
-    'that leaves resources to hermetic (`requests cpu "2", outside exactly 4`)',
-)
 def test_tier0_pod_is_admitted_in_a_synced_namespace(hermetic: Hermetic, synced: Synced) -> None:
     pod = manifest("pod-tier0.yaml", namespace="alpha-77")
     r = hermetic.kubectl(
@@ -224,13 +215,6 @@ def test_tier0_pod_is_admitted_in_a_synced_namespace(hermetic: Hermetic, synced:
     assert qos_class(stored["spec"]) == stored["status"]["qosClass"] == "Guaranteed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG compiler/targets/quota.py:85-101: in a namespace with hermetic's LimitRange a "
-    "tier1 pod without resources is stored with limits cpu 8, memory 32Gi (Burstable), "
-    "while `hermetic mutate` previews limits == requests (cpu 2, memory 8Gi)",
-)
 def test_tier1_pod_in_a_synced_namespace_matches_the_preview(
     hermetic: Hermetic, synced: Synced, tmp_path: Path
 ) -> None:
