@@ -5,6 +5,7 @@ from __future__ import annotations
 import compiler
 from bench.generate import policy_text
 from bench.timing import fmt_ms, machine_baseline, median_seconds
+from dsl.gc import paused_gc
 from dsl.loader import Source
 from dsl.parser import parse_text
 
@@ -16,7 +17,12 @@ def run(tenants: int = 1000) -> list[str]:
     source = Source(path="bench.hermetic", text=text)
     loaded = compiler.load_sources([source])
     assert loaded.policy is not None, loaded.diagnostics[:3]
-    parse = median_seconds(lambda: parse_text(text, "bench.hermetic"))
+
+    def parse_only() -> None:
+        with paused_gc():  # as lint runs it
+            parse_text(text, "bench.hermetic")
+
+    parse = median_seconds(parse_only)
     lint = median_seconds(lambda: compiler.load_sources([source]))
     base = machine_baseline()
     verdict = "met" if lint < GOAL_SECONDS else "NOT met"
