@@ -271,19 +271,26 @@ class _Proc:
         return self.popen.poll() is None
 
     def kill(self, grace: float = 10.0) -> None:
-        pgid = self.popen.pid
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            try:
-                self.popen.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            # The leader is gone; make sure nothing else is left in the group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-            break
+        stop_group(self.popen, grace)
         self._log_fh.close()
+
+
+def stop_group(popen: subprocess.Popen[bytes], grace: float = 10.0) -> int | None:
+    """SIGTERM the process group led by `popen`, SIGKILL it after `grace` s, then SIGKILL
+    whatever is left in the group; the leader's exit code. Safe to call twice."""
+    pgid = popen.pid
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+        try:
+            popen.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        break
+    # The leader is gone; nothing else may stay in its group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    return popen.returncode
 
 
 _LIVE: set[Cluster] = set()

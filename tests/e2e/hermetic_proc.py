@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .cluster import stop_group
+
 HERMETIC = Path(sys.executable).parent / "hermetic"
 
 
@@ -143,22 +145,11 @@ class HermeticProcess:
         """SIGTERM the process group, SIGKILL it after `grace` s; the exit code (idempotent)."""
         if self.popen is None:
             return None
-        pgid = self.popen.pid
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            try:
-                self.popen.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            break
-        # The leader is gone; nothing else may stay in its group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+        code = stop_group(self.popen, grace)
         if self._log_fh is not None:
             self._log_fh.close()
             self._log_fh = None
-        return self.popen.returncode
+        return code
 
     def tail(self, lines: int = 30) -> str:
         return tail(self.log, lines)
