@@ -9,7 +9,7 @@ the policy is garbage collected (the webhook swaps policies on reload).
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import bundle
@@ -51,6 +51,9 @@ class TierData:
     mesh_containers: frozenset[str]
     scratch_volumes: tuple[dict[str, Any], ...]
     preemption_policy: str
+    # What passes derive from the tier alone, filled on first use (resources: the Want of
+    # each (mesh proxy?, resource name)); the dict is mutable, the fields are not.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _tier_data(tier: Tier, keys: BandwidthKeys) -> TierData:

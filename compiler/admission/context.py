@@ -69,12 +69,18 @@ class Change(NamedTuple):
     path: Path  # of the whole object
 
 
-class Fill(NamedTuple):
-    """A value to write where the user wrote nothing, with the rule and the problem it fixes."""
+class Fill:
+    """A value to write where the user wrote nothing, with the rule and the problem it fixes.
 
-    value: Any
-    rule: str
-    what: str
+    A slotted class, not a NamedTuple: several are made per decision, and this is twice
+    as fast to build (only the attributes are ever read)."""
+
+    __slots__ = ("rule", "value", "what")
+
+    def __init__(self, value: Any, rule: str, what: str) -> None:
+        self.value = value
+        self.rule = rule
+        self.what = what
 
 
 Fills = dict[str, "Fill | Fills"]
@@ -175,16 +181,16 @@ class Ctx:
         labels) is built once per call; each body is read anew (earlier passes edit them)."""
         if self.shapes is None:
             self.shapes = self._shapes()
+        shapes = self.shapes
         spec = self.mapping(("spec",))
         wanted = fields or (APP, INIT)
-        for s in self.shapes:
+        for i, s in enumerate(shapes):
             if s.field in wanted:
                 body = spec[s.field][s.path[2]]
-                yield (
-                    s
-                    if body is s.body
-                    else Container(s.path, s.full, s.field, body, s.label, s.mesh)
-                )
+                if body is not s.body:
+                    # Kept for the next pass: the body stays put until a pass edits it again.
+                    s = shapes[i] = Container(s.path, s.full, s.field, body, s.label, s.mesh)
+                yield s
 
     def _shapes(self) -> list[Container]:
         spec = self.mapping(("spec",))
@@ -224,7 +230,9 @@ class Ctx:
         """Write value at path under `rule`; `what` names the problem the write fixes."""
         if not self.ed.set(path, value):
             return False
-        self._record(rule, what, path)
+        self.fired[rule] = None  # _record, inlined on the hot paths
+        if self.changes is not None:
+            self.changes.append(Change(rule, what, self.ed.base + path))
         return True
 
     def put_meta(self, which: str, key: str, value: str, rule: str, what: str) -> bool:
@@ -234,7 +242,9 @@ class Ctx:
             self.meta[which].pop(key, None)
             return False
         self.meta[which][key] = value
-        self._record(rule, what, ("metadata", which, key))
+        self.fired[rule] = None  # _record, inlined
+        if self.changes is not None:
+            self.changes.append(Change(rule, what, (*self.ed.base, "metadata", which, key)))
         return True
 
     def flush(self) -> None:
@@ -266,10 +276,13 @@ class Ctx:
 
     def _materialize(self, path: Path, fills: Fills) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        fired, changes = self.fired, self.changes
         for key, f in fills.items():
             if isinstance(f, Fill):
                 out[key] = f.value
-                self._record(f.rule, f.what, (*path, key))
+                fired[f.rule] = None  # _record, inlined
+                if changes is not None:
+                    changes.append(Change(f.rule, f.what, (*self.ed.base, *path, key)))
             else:
                 out[key] = self._materialize((*path, key), f)
         return out
@@ -291,8 +304,11 @@ class Ctx:
     def extend(self, path: Path, items: list[tuple[Any, str, str]]) -> None:
         """Append each (value, rule, what): one operation each, as many `append`s would."""
         self.ed.extend(path, [value for value, _, _ in items])
+        fired, changes = self.fired, self.changes
         for _, rule, what in items:
-            self._record(rule, what, path)
+            fired[rule] = None  # _record, inlined
+            if changes is not None:
+                changes.append(Change(rule, what, self.ed.base + path))
 
     def note(self, rule: str, what: str, path: Path) -> None:
         """Record a rule whose value went out in another rule's write (one op, many rules)."""

@@ -61,6 +61,9 @@ def _child(node: Any, key: Key) -> Any:
     raise _Clash
 
 
+_CONTAINERS = (dict, list)  # for isinstance: a tuple built once, not a union per call
+
+
 class _Clash(Exception):
     """A step that cannot be taken; `_locate` turns it into Malformed with the path."""
 
@@ -113,31 +116,30 @@ class Editor:
 
         Returns False when the value is already there (no operation is written)."""
         full = self.base + path if self.base else path
-        try:
-            return self._set(full, value)
+        owned = self._owned
+        try:  # one function, not a wrapper and a worker: this is the hottest path
+            node: Any = self.root if id(self.root) in owned else self._own_root()
+            last = len(full) - 1
+            for i in range(last):
+                key = full[i]
+                # The fast path first: plain dicts, as JSON and YAML loaders make them.
+                fast = type(node) is dict and type(key) is str
+                child = node.get(key) if fast else _child(node, key)
+                if child is None:
+                    self._create(node, full, i, value)
+                    return True
+                if id(child) not in owned:
+                    if not isinstance(child, _CONTAINERS):
+                        raise _Clash
+                    child = child.copy()  # as _copy, inlined
+                    owned.add(id(child))
+                    self._keep.append(child)
+                    node[key] = child
+                node = child
+            key = full[last]
+            old = node.get(key) if type(node) is dict and type(key) is str else _child(node, key)
         except _Clash:
             raise _locate(self.root, full) from None
-
-    def _set(self, full: Path, value: Any) -> bool:
-        owned = self._owned
-        node: Any = self.root if id(self.root) in owned else self._own_root()
-        last = len(full) - 1
-        for i in range(last):
-            key = full[i]
-            # The fast path first: plain dicts, as JSON and YAML loaders make them.
-            fast = type(node) is dict and type(key) is str
-            child = node.get(key) if fast else _child(node, key)
-            if child is None:
-                self._create(node, full, i, value)
-                return True
-            if id(child) not in owned:
-                if not isinstance(child, dict | list):
-                    raise _Clash
-                child = self._copy(child)
-                node[key] = child
-            node = child
-        key = full[last]
-        old = node.get(key) if type(node) is dict and type(key) is str else _child(node, key)
         if old is not None and type(old) is type(value) and old == value:
             return False
         node[key] = value
@@ -215,9 +217,12 @@ class Editor:
         return node
 
     def _own(self, parent: Any, key: Key, child: Any) -> Any:
-        if id(child) in self._owned or not isinstance(child, dict | list):
+        owned = self._owned
+        if id(child) in owned or not isinstance(child, _CONTAINERS):
             return child
-        copy = self._copy(child)
+        copy = child.copy()  # as _copy, inlined: the hot path
+        owned.add(id(copy))
+        self._keep.append(copy)
         parent[key] = copy
         return copy
 
@@ -228,10 +233,15 @@ class Editor:
         return copy
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def clone(value: Any) -> Any:
-    """A deep copy of JSON data (much faster than copy.deepcopy for small fragments)."""
+    """A deep copy of JSON data (much faster than copy.deepcopy for small fragments).
+
+    Scalars (never dicts or lists) are kept without a recursive call: most leaves are."""
     if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else clone(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [clone(v) for v in value]
+        return [v if type(v) in _SCALARS else clone(v) for v in value]
     return value

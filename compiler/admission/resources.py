@@ -102,6 +102,17 @@ def limit_ranger_set(annotation: Any) -> SetByPlugin:
 
 
 def _want(ctx: Ctx, c: Container, name: str) -> Want | None:
+    """What the tier wants of one resource: memoised per tier (it depends on nothing else)."""
+    memo = ctx.data.memo
+    key = ("resources.want", c.mesh, name)
+    try:
+        hit: Want | None = memo[key]
+    except KeyError:
+        hit = memo[key] = _want_of(ctx, c, name)
+    return hit
+
+
+def _want_of(ctx: Ctx, c: Container, name: str) -> Want | None:
     r = ctx.tier.resources
     exclusive = r.exclusive_cores is not None
     equal = (name == "cpu" and exclusive) or (name == "memory" and (exclusive or not r.swap))

@@ -64,6 +64,7 @@ def apply(ctx: Ctx) -> None:
 
 def _volumes(ctx: Ctx, used: set[str]) -> None:
     volumes = ctx.items(VOLUMES)
+    add = []  # appended in one walk: the same operations as one append each
     for d, want in zip(ctx.tier.scratch, ctx.data.scratch_volumes, strict=True):
         if d.volume not in used:
             continue
@@ -73,8 +74,10 @@ def _volumes(ctx: Ctx, used: set[str]) -> None:
         )
         if index is None:
             what = f"the pod has no scratch volume for {d.path}"
-            ctx.append(VOLUMES, clone(want), "scratch.volume", what)
+            add.append((clone(want), "scratch.volume", what))
         elif volumes[index] != want:
             subject = f"volume {q(d.volume)} is not the tier's scratch volume"
             fix = f"rename it: tier {ctx.tier.name} reserves the name for its {d.path} scratch"
             ctx.deny("scratch.clash", subject, fix, (*VOLUMES, index))
+    if add:
+        ctx.extend(VOLUMES, add)

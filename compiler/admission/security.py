@@ -49,7 +49,7 @@ def _in(value: Any, allowed: frozenset[str]) -> bool:
 
 
 def _zero(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and value == 0
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0
 
 
 def _deny(ctx: Ctx, rule: str, subject: str, change: str, path: Path) -> None:

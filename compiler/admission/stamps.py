@@ -32,9 +32,11 @@ def apply(ctx: Ctx) -> tuple[str, ...]:
     rules = known(recorded) if isinstance(recorded, str) else set()
     if ctx.fired:
         rules.update(ctx.fired)
-        ctx.meta["annotations"][RULES] = ",".join(sorted(rules))
+    ordered = sorted(rules)  # sorted once: for the annotation and the decision
+    if ctx.fired:
+        ctx.meta["annotations"][RULES] = ",".join(ordered)
     ctx.flush()
-    return tuple(sorted(rules))
+    return tuple(ordered)
 
 
 def _label(ctx: Ctx, key: str, value: str, rule: str) -> None:
