@@ -18,7 +18,6 @@ from compiler.model import (
     Cluster,
     Cni,
     CompiledPolicy,
-    Operator,
     Requirement,
     Tenant,
     Tier,
@@ -27,7 +26,7 @@ from compiler.tenants import build_tenant
 from compiler.tiers import build_tier
 from compiler.values import Sink
 from dsl import ast
-from dsl.diagnostics import Diagnostic, Span, did_you_mean, sort_diagnostics
+from dsl.diagnostics import Diagnostic, Span, sort_diagnostics
 
 DEFAULT_WEBHOOK_NAMESPACE = "hermetic-system"
 DEFAULT_WEBHOOK_SERVICE = "hermetic"
@@ -95,7 +94,9 @@ def _cluster(c: Collected, sink: Sink) -> Cluster:
             continue
         seen[type(s)] = s
         if isinstance(s, ast.Governs):
-            governs.extend(r for sel in s.selectors if (r := requirement(sink, sel)) is not None)
+            governs.extend(
+                r for sel in s.selectors if (r := values.requirement(sink, sel)) is not None
+            )
         elif isinstance(s, ast.ExcludeNamespaces):
             excluded.extend(n for v in s.names if (n := values.namespace(sink, v)) is not None)
         elif isinstance(s, ast.Cni):
@@ -158,25 +159,6 @@ def bandwidth_keys(cni: str, version: str | None) -> BandwidthKeys:
     if cni in ("cilium", "bandwidth-plugin"):
         return "kubernetes"
     return "none"
-
-
-_OPS: dict[str, Operator] = {
-    "=": "In",
-    "in": "In",
-    "not-in": "NotIn",
-    "exists": "Exists",
-    "not-exists": "DoesNotExist",
-}
-
-
-def requirement(sink: Sink, sel: ast.Selector) -> Requirement | None:
-    key = values.label_key(sink, sel.key)
-    vals = [values.label_value(sink, v) for v in sel.values]
-    if key is None or any(v is None for v in vals):
-        return None
-    return Requirement(
-        key=key, operator=_OPS[sel.op], values=tuple(v for v in vals if v is not None)
-    )
 
 
 def _policy_id(c: Collected, sink: Sink) -> tuple[str, str]:
@@ -248,7 +230,3 @@ def check(modules: Sequence[ast.Module]) -> tuple[CompiledPolicy | None, list[Di
     conflicts.run(policy, sink)
     diagnostics = sort_diagnostics(sink.items)
     return (None if sink.has_errors else policy), diagnostics
-
-
-def unknown_name(sink: Sink, what: str, v: ast.Value, known: Iterable[str], code: str) -> None:
-    sink.error(code, f"unknown {what} '{v.text}'", v.span, did_you_mean(v.text, known))

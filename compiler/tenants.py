@@ -211,8 +211,6 @@ def _within(
 
 
 def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
-    from compiler.check import requirement
-
     before = len(sink.items)
     names: list[str] = []
     if s.peer == "tenant":
@@ -240,7 +238,9 @@ def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
                     "an exception narrows a CIDR of the same rule",
                 )
         names = [str(n) for n in nets.values() if n is not None]
-    pods: list[Requirement] = [r for sel in s.pods if (r := requirement(sink, sel)) is not None]
+    pods: list[Requirement] = [
+        r for sel in s.pods if (r := values.requirement(sink, sel)) is not None
+    ]
     if s.peer == "dns" and s.ports:
         sink.error(
             "E016",

@@ -282,12 +282,6 @@ def _shaping(st: Settings, sink: Sink) -> Shaping | None:
     return Shaping(excess=mode, **fields)  # type: ignore[arg-type]
 
 
-def _requirement(sink: Sink, sel: ast.Selector) -> Requirement | None:
-    from compiler.check import requirement
-
-    return requirement(sink, sel)
-
-
 def _placement(
     st: Settings, sink: Sink
 ) -> tuple[
@@ -299,7 +293,7 @@ def _placement(
     spreads: list[Spread] = []
     for s in st.repeated:
         if isinstance(s, ast.NodeRule):
-            r = _requirement(sink, s.selector)
+            r = values.requirement(sink, s.selector)
             if r is None:
                 continue
             if s.required:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 from compiler import quantity
+from compiler.model import Operator, Requirement
 from dsl import ast
 from dsl.diagnostics import Diagnostic, Span, error, warning
 
@@ -180,3 +181,22 @@ def cidr(sink: Sink, v: ast.Value) -> ipaddress.IPv4Network | ipaddress.IPv6Netw
             hint = "write a network as address/prefix, e.g. 10.20.0.0/16"
         sink.error("E027", f"invalid CIDR '{v.text}': {exc}", v.span, hint)
         return None
+
+
+_OPS: dict[str, Operator] = {
+    "=": "In",
+    "in": "In",
+    "not-in": "NotIn",
+    "exists": "Exists",
+    "not-exists": "DoesNotExist",
+}
+
+
+def requirement(sink: Sink, sel: ast.Selector) -> Requirement | None:
+    key = label_key(sink, sel.key)
+    vals = [label_value(sink, v) for v in sel.values]
+    if key is None or any(v is None for v in vals):
+        return None
+    return Requirement(
+        key=key, operator=_OPS[sel.op], values=tuple(v for v in vals if v is not None)
+    )
