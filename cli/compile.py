@@ -17,7 +17,6 @@ instead of at the policy's Service, e.g. for a webhook that runs outside the clu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -33,8 +32,9 @@ from cli.lint import load_paths
 from cli.main import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 from cli.output import emit
 from compiler import bundle
-from compiler.build import bundle_for, generate_all
+from compiler.build import bundle_of, plan_all
 from compiler.model import CompiledPolicy
+from compiler.targets import PLACEHOLDER, Obj, Plan
 from dsl import UsageError
 from dsl.diagnostics import sort_diagnostics
 
@@ -74,20 +74,20 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     diagnostics = list(loaded.diagnostics)
     policy = loaded.policy
-    generated = generate_all(policy, names, webhook_url=url) if policy is not None else None
-    if generated is not None:
-        diagnostics = sort_diagnostics([*diagnostics, *generated.diagnostics])
+    plan = plan_all(policy, names, webhook_url=url) if policy is not None else None
+    if plan is not None:
+        diagnostics = sort_diagnostics([*diagnostics, *plan.diagnostics()])
     if diagnostics:
         emit(diagnostics, loaded.lines, "text", files, stream=sys.stderr)
-    if policy is None or generated is None or any(d.is_error for d in diagnostics):
+    if plan is None or any(d.is_error for d in diagnostics):
         return EXIT_PROBLEMS
-    rendered = render(policy, list(generated.objects), bundle_for(policy, names), args.format)
+    rendered = render(plan, bundle_of(plan), args.format)
     try:
         write_tree(out, rendered)
     except OSError as exc:
         print(f"hermetic compile: {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"hermetic compile: {len(generated.objects)} objects in {len(rendered)} files in {out}")
+    print(f"hermetic compile: {plan.count()} objects in {len(rendered)} files in {out}")
     return EXIT_OK
 
 
@@ -147,17 +147,52 @@ def output_dir(text: str) -> Path:
 # --- outputs ----------------------------------------------------------------------------------
 
 
-def render(
-    policy: CompiledPolicy, objects: list[dict[str, Any]], doc: dict[str, Any], fmt: str
-) -> dict[str, str]:
-    """Relative path -> file text, for the bundle and every manifest file."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
-        groups.setdefault(_file_of(policy, obj), []).append(obj)
+def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
+    """Relative path -> file text, for the bundle and every manifest file.
+
+    A file holds its objects sorted by namespace, in the order `generate_all` emits them
+    within one namespace. In YAML, each per-tenant template is rendered once and filled in
+    for every namespace of the tenant (`yamlblock.Stencil`): the same bytes as rendering
+    every object, a fraction of the work.
+    """
     out = {"bundle.json": bundle.dumps(doc)}
-    for name in sorted(groups):
-        items = sorted(groups[name], key=lambda o: o["metadata"].get("namespace", ""))
-        out[f"manifests/{name}.{fmt}"] = dump(items, fmt)
+    if fmt != "yaml" or not plan.stampable:
+        groups: dict[str, list[Obj]] = {}
+        for obj in plan.generated().objects:
+            groups.setdefault(_file_of(plan.policy, obj), []).append(obj)
+        for name in sorted(groups):
+            items = sorted(groups[name], key=lambda o: o["metadata"].get("namespace", ""))
+            out[f"manifests/{name}.{fmt}"] = dump(items, fmt)
+        return out
+    # (file, namespace, sequence) -> one document's YAML, the sequence being the order of
+    # `generate_all`
+    docs: list[tuple[str, str, int, str]] = []
+    for step in plan.steps:
+        if step.generated is not None:
+            for obj in step.generated.objects:
+                key = obj["metadata"].get("namespace", "")
+                text = yamlblock.dump_all([obj])
+                docs.append((_file_of(plan.policy, obj), key, len(docs), text))
+            continue
+        for tt in plan.tenants:
+            if not tt.namespaces:
+                continue
+            for obj in tt.templates[step.name].objects:
+                stencil = yamlblock.Stencil([obj], PLACEHOLDER)
+                where = obj["metadata"].get("namespace")
+                if obj["kind"] in _CLUSTER_FILES or where != PLACEHOLDER:
+                    file = _file_of(plan.policy, obj)
+                    docs.extend(
+                        (file, where or "", len(docs), stencil.fill(ns)) for ns in tt.namespaces
+                    )
+                else:
+                    file = f"tenants/{tt.tenant.name}"
+                    docs.extend((file, ns, len(docs), stencil.fill(ns)) for ns in tt.namespaces)
+    files: dict[str, list[tuple[str, int, str]]] = {}
+    for file, key, seq, text in docs:
+        files.setdefault(file, []).append((key, seq, text))
+    for name in sorted(files):
+        out[f"manifests/{name}.yaml"] = "".join(text for _, _, text in sorted(files[name]))
     return out
 
 
@@ -172,8 +207,7 @@ def _file_of(policy: CompiledPolicy, obj: dict[str, Any]) -> str:
 def dump(objects: Sequence[dict[str, Any]], fmt: str) -> str:
     """Objects as YAML documents or as a JSON `List`: sorted keys, deterministic."""
     if fmt == "json":
-        doc = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
-        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return bundle.pretty({"apiVersion": "v1", "kind": "List", "items": list(objects)})
     return yamlblock.dump_all(objects)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -49,7 +49,29 @@ def _reads_as_str(value: str) -> bool:
     return bool(tag == _STR)
 
 
+# Manifests repeat the same strings (keys, kinds, label values) tens of thousands of times:
+# each is decided once. Bounded, so that a long run does not keep every string it wrote.
+_STRINGS: dict[str, str] = {}
+_STRINGS_MAX = 1 << 16
+
+
+def _string(value: str) -> str:
+    if _PLAIN.fullmatch(value) and value not in _RESERVED and _reads_as_str(value):
+        return value
+    quoted = json.dumps(value, ensure_ascii=False)
+    # YAML forbids raw control characters, and reads "\\uD87A\\uDFE1" as two code
+    # points: escape what is not printable by its own code point
+    return quoted if value.isprintable() else _UNPRINTABLE.sub(_escape, quoted)
+
+
 def scalar(value: Any) -> str:
+    if type(value) is str:
+        text = _STRINGS.get(value)
+        if text is None:
+            if len(_STRINGS) >= _STRINGS_MAX:
+                _STRINGS.clear()
+            text = _STRINGS[value] = _string(value)
+        return text
     if value is None:
         return "null"
     if value is True:
@@ -59,14 +81,11 @@ def scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and value not in _RESERVED and _reads_as_str(value):
-            return value
-        quoted = json.dumps(value, ensure_ascii=False)
-        # YAML forbids raw control characters, and reads "\\uD87A\\uDFE1" as two code
-        # points: escape what is not printable by its own code point
-        return quoted if value.isprintable() else _UNPRINTABLE.sub(_escape, quoted)
+        return _string(value)
     if isinstance(value, float):
         return json.dumps(value)
+    if isinstance(value, _Hole):
+        return value.marker
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
@@ -118,3 +137,79 @@ def dump_all(documents: Iterable[Any]) -> str:
         else:
             out.append(f"--- {_inline(doc)}")
     return "\n".join(out) + "\n" if out else ""
+
+
+# --- one rendering, many namespaces -------------------------------------------------------
+
+
+class _Hole:
+    """A string left open in a Stencil: written as a marker no YAML text contains (NUL is
+    never written raw: `scalar` escapes what is not printable)."""
+
+    __slots__ = ("marker", "text")
+
+    def __init__(self, index: int, text: str) -> None:
+        self.marker = f"\0{index}\0"
+        self.text = text
+
+
+class Stencil:
+    """YAML documents in which one placeholder is left open: rendered once, then filled
+    with a value many times. `Stencil(docs, p).fill(v)` is `dump_all(docs with p replaced
+    by v in every string)`, byte for byte: a string holding the placeholder is written by
+    `scalar` at fill time, and everything else does not depend on the value. (A mapping
+    key holding the placeholder could sort differently once filled: such documents are
+    rendered whole at every fill.)"""
+
+    def __init__(self, documents: Sequence[Any], placeholder: str) -> None:
+        self._placeholder = placeholder
+        self._holes: list[str] = []
+        self._whole: Sequence[Any] | None = None
+        try:
+            opened = [self._open(doc) for doc in documents]
+        except _KeyHolds:
+            self._whole = documents
+            self._literals: list[str] = []
+            return
+        parts = dump_all(opened).split("\0")
+        self._literals = parts[::2]
+        order = [int(i) for i in parts[1::2]]
+        self._holes = [self._holes[i] for i in order]
+
+    def _open(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if self._placeholder not in value:
+                return value
+            self._holes.append(value)
+            return _Hole(len(self._holes) - 1, value)
+        if isinstance(value, dict):
+            if any(self._placeholder in k for k in value if isinstance(k, str)):
+                raise _KeyHolds
+            return {k: self._open(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._open(v) for v in value]
+        return value
+
+    def fill(self, value: str) -> str:
+        p = self._placeholder
+        if self._whole is not None:
+            return dump_all(_replace(doc, p, value) for doc in self._whole)
+        out = [self._literals[0]]
+        for text, literal in zip(self._holes, self._literals[1:], strict=True):
+            out.append(scalar(text.replace(p, value)))
+            out.append(literal)
+        return "".join(out)
+
+
+class _KeyHolds(Exception):
+    """A mapping key holds the placeholder."""
+
+
+def _replace(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {_replace(k, old, new): _replace(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, old, new) for v in value]
+    return value

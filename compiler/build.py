@@ -1,7 +1,9 @@
 """Everything a policy compiles to, for the CLI, the bundle and `hermetic sync`.
 
     generate_all(policy, namespaces) -> Generated     every object, every diagnostic
+    plan_all(policy, namespaces) -> Plan              the same, namespaced objects as templates
     bundle_for(policy, namespaces=()) -> dict         the webhook's bundle with templates
+    bundle_of(plan) -> dict                           the same, from a plan
     namespace_objects(policy, tenant, namespace)      what one tenant namespace needs
     namespace_labels / namespace_annotations(policy, tenant)
 
@@ -20,7 +22,17 @@ from typing import Any
 
 from compiler import bundle
 from compiler.model import CompiledPolicy, Tenant
-from compiler.targets import NAMESPACED, Generated, Known, Options, generate, merge, paused_gc
+from compiler.targets import (
+    NAMESPACED,
+    Generated,
+    Known,
+    Options,
+    Plan,
+    generate,
+    merge,
+    paused_gc,
+    plan,
+)
 from compiler.targets import namespaces as namespace_target
 
 
@@ -80,6 +92,20 @@ def templates(
 def bundle_for(policy: CompiledPolicy, namespaces: Sequence[str] = ()) -> dict[str, Any]:
     """The webhook's bundle: the policy and the per-tenant namespace templates."""
     return bundle.build(policy, templates=templates(policy, namespaces))
+
+
+def bundle_of(plan: Plan) -> dict[str, Any]:
+    """`bundle_for` the plan's policy and namespaces, from the templates the plan holds."""
+    names = tuple(NAMESPACED)
+    return bundle.build(plan.policy, {tt.tenant.name: tt.objects(names) for tt in plan.tenants})
+
+
+def plan_all(
+    policy: CompiledPolicy, namespaces: Sequence[str], *, webhook_url: str | None = None
+) -> Plan:
+    """What `generate_all` generates, with each namespaced target run once per tenant
+    (see `compiler.targets.stamping`): `hermetic compile` renders from it."""
+    return plan(policy, Options(namespaces=tuple(namespaces), webhook_url=webhook_url))
 
 
 def generate_all(

@@ -17,7 +17,9 @@ import yaml
 
 import compiler
 from cli.compile import dump, parse_namespaces
+from compiler import Loaded
 from compiler.build import generate_all
+from compiler.model import CompiledPolicy
 from compiler.targets import Generated
 from dsl import Source, read_sources
 from dsl.diagnostics import render_text
@@ -37,13 +39,26 @@ def _sources(case: str) -> list[Source]:
     return [Source(path="policy.hermetic", text=(CASES / case / "policy.hermetic").read_text())]
 
 
-def _compile(case: str) -> tuple[Generated, str]:
+def _load(case: str) -> tuple[Loaded, list[str], str | None]:
+    """The case's loaded policy, its known namespaces and its webhook URL."""
     loaded = compiler.load_sources(_sources(case))
     assert loaded.policy is not None, [d.message for d in loaded.diagnostics]
     folder = CASES / case
     names_file, url_file = folder / "namespaces.txt", folder / "webhook-url.txt"
     names = parse_namespaces(names_file.read_text()) if names_file.exists() else []
     url = url_file.read_text().strip() if url_file.exists() else None
+    return loaded, names, url
+
+
+def case_inputs(case: str) -> tuple[CompiledPolicy, list[str], str | None]:
+    loaded, names, url = _load(case)
+    assert loaded.policy is not None
+    return loaded.policy, names, url
+
+
+def _compile(case: str) -> tuple[Generated, str]:
+    loaded, names, url = _load(case)
+    assert loaded.policy is not None
     generated = generate_all(loaded.policy, names, webhook_url=url)
     diagnostics = [*loaded.diagnostics, *generated.diagnostics]
     rendered = "".join(render_text(d, loaded.lines) + "\n" for d in diagnostics)

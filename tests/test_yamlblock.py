@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.yamlblock import dump_all
+from cli.yamlblock import Stencil, dump_all
 
 scalars = st.one_of(
     st.none(),
@@ -68,3 +68,54 @@ def test_kubernetes_shape() -> None:
     assert dump_all([{"cpu": "500m", "memory": "16Gi", "n": "4", "v": 4}]) == (
         '---\ncpu: 500m\nmemory: 16Gi\n"n": "4"\nv: 4\n'
     )
+
+
+# --- Stencil: rendered once, filled many times --------------------------------------------
+
+P = "{{ns}}"
+with_placeholder = st.one_of(
+    data,
+    st.builds(lambda a, b: f"{a}{P}{b}", st.text(max_size=4), st.text(max_size=4)),
+    st.just(P),
+)
+stencil_docs = st.recursive(
+    with_placeholder,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(keys, st.just(f"k{P}")), inner, max_size=4),
+    ),
+    max_leaves=25,
+)
+fills = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["team-a", "123", "yes", "null", "1e3", "a: b", "", "é", "\u0007", "-"]),
+)
+
+
+def _replace(value: Any, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(P, new)
+    if isinstance(value, dict):
+        return {_replace(k, new): _replace(v, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, new) for v in value]
+    return value
+
+
+@settings(max_examples=1000, derandomize=True, deadline=None)
+@given(st.lists(stencil_docs, min_size=1, max_size=3), st.lists(fills, min_size=1, max_size=3))
+def test_a_filled_stencil_is_the_dump_of_the_filled_documents(
+    docs: list[Any], values: list[str]
+) -> None:
+    stencil = Stencil(docs, P)
+    for value in values:
+        assert stencil.fill(value) == dump_all([_replace(d, value) for d in docs])
+
+
+def test_a_stencil_renders_once_and_fills_only_the_open_strings() -> None:
+    doc = {"metadata": {"namespace": P, "name": "x"}, "spec": {"principals": [f"ns/{P}/sa/a"]}}
+    stencil = Stencil([doc], P)
+    assert stencil.fill("2024") == dump_all([_replace(doc, "2024")])
+    assert 'namespace: "2024"' in stencil.fill("2024")  # quoted: it would read as a number
+    assert "namespace: team-a\n" in stencil.fill("team-a")
+    assert "- ns/team-a/sa/a\n" in stencil.fill("team-a")

@@ -30,6 +30,7 @@ from compiler.targets import (
     networkpolicy,
     priorityclass,
     quota,
+    stamping,
     webhooks,
 )
 from compiler.targets.base import (
@@ -43,10 +44,12 @@ from compiler.targets.base import (
     merge,
     tenant_namespaces,
 )
+from compiler.targets.stamping import PLACEHOLDER, Plan, Template, TenantTemplates
 from dsl.gc import paused_gc
 
 __all__ = [
     "NAMESPACED",
+    "PLACEHOLDER",
     "TARGETS",
     "Generated",
     "Known",
@@ -54,10 +57,14 @@ __all__ = [
     "Obj",
     "Options",
     "PerNamespace",
+    "Plan",
     "Target",
+    "Template",
+    "TenantTemplates",
     "generate",
     "merge",
     "paused_gc",
+    "plan",
     "tenant_namespaces",
 ]
 
@@ -82,8 +89,14 @@ TARGETS: dict[str, Callable[[Options], Target]] = {
 }
 
 
-def generate(policy: CompiledPolicy, options: Options | None = None) -> Generated:
-    """Run every target in order (see `compiler.build.generate_all`)."""
+def plan(policy: CompiledPolicy, options: Options | None = None) -> Plan:
+    """Every target's output, namespaced targets as per-tenant templates (`stamping`)."""
     opts = options or Options()
     with paused_gc():
-        return merge(make(opts).generate(policy) for make in TARGETS.values())
+        return stamping.plan(policy, {name: make(opts) for name, make in TARGETS.items()}, opts)
+
+
+def generate(policy: CompiledPolicy, options: Options | None = None) -> Generated:
+    """Run every target in order (see `compiler.build.generate_all`)."""
+    with paused_gc():
+        return plan(policy, options).generated()

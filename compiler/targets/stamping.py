@@ -1,0 +1,177 @@
+"""Namespaced targets run once per tenant and stamped out for each of its namespaces.
+
+What a namespaced target emits for one namespace of a tenant depends on the namespace only
+through its name: the same objects, with the name in `metadata.namespace` and in the values
+that name the namespace (mesh identities of `pods` peers). So each namespaced target runs
+once per tenant, at `PLACEHOLDER`, and its output is a template: the bundle's per-tenant
+templates are these objects (`hermetic sync` instantiates them for namespaces created
+later), `hermetic compile` renders each template's YAML once and fills in every namespace
+of the tenant (`cli.yamlblock.Stencil`), and `Template.stamp` makes fresh objects for a
+namespace by substituting the name in every string of the template's JSON. A test holds
+every target to this over every golden policy: stamping gives exactly the objects, the
+order and the diagnostics of running the targets namespace by namespace.
+
+The one way stamping could differ is a policy whose own strings contain the placeholder:
+a policy with `{{` in any string is generated namespace by namespace instead (`stampable`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from compiler.model import CompiledPolicy, Tenant
+from compiler.targets.base import (
+    Generated,
+    NamespaceFn,
+    Obj,
+    Options,
+    PerNamespace,
+    Target,
+    merge,
+    tenant_namespaces,
+)
+from dsl.diagnostics import Diagnostic
+from dsl.gc import paused_gc
+
+PLACEHOLDER = "{{namespace}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What one namespaced target emits for one namespace of a tenant, at `PLACEHOLDER`."""
+
+    objects: tuple[Obj, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    text: str  # `objects` as JSON, to stamp
+
+    @classmethod
+    def of(cls, generated: Generated) -> Template:
+        return cls(generated.objects, generated.diagnostics, json.dumps(generated.objects))
+
+    def stamp(self, namespace: str) -> list[Obj]:
+        """Fresh objects for `namespace` (a namespace name needs no JSON escape)."""
+        if not self.objects:
+            return []
+        return list(orjson.loads(self.text.replace(PLACEHOLDER, namespace)))
+
+
+@dataclass(frozen=True, slots=True)
+class TenantTemplates:
+    """One tenant's templates (namespaced target name -> Template, in output order) and
+    the namespaces to stamp them for."""
+
+    tenant: Tenant
+    namespaces: tuple[str, ...]
+    templates: dict[str, Template]
+
+    def objects(self, targets: tuple[str, ...] | None = None) -> list[Obj]:
+        """The objects at `PLACEHOLDER` of the given targets (all by default), in order."""
+        names = self.templates if targets is None else targets
+        return [o for name in names for o in self.templates[name].objects]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One target in output order: a cluster-scoped one with what it generated, or a
+    namespaced one (`generated` None) whose objects are in the tenants' templates."""
+
+    name: str
+    generated: Generated | None
+    fn: NamespaceFn | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every target's output for a policy, with namespaced targets kept as templates."""
+
+    policy: CompiledPolicy
+    options: Options
+    steps: tuple[Step, ...]
+    tenants: tuple[TenantTemplates, ...]
+    stampable: bool
+
+    def generated(self) -> Generated:
+        """The objects and diagnostics of running every target in order."""
+        with paused_gc():
+            return merge(self._parts())
+
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics of `generated()`, without making its objects."""
+        if not self.stampable:
+            return self.generated().diagnostics
+        seen: dict[Diagnostic, None] = {}
+        for step in self.steps:
+            if step.generated is not None:
+                seen.update(dict.fromkeys(step.generated.diagnostics))
+                continue
+            for tt in self.tenants:
+                if tt.namespaces:
+                    seen.update(dict.fromkeys(tt.templates[step.name].diagnostics))
+        return tuple(seen)
+
+    def count(self) -> int:
+        """How many objects `generated()` holds, without making them."""
+        cluster = sum(len(s.generated.objects) for s in self.steps if s.generated is not None)
+        if not self.stampable:
+            return cluster + sum(
+                len(PerNamespace(s.fn, self.options).generate(self.policy).objects)
+                for s in self.steps
+                if s.fn is not None
+            )
+        return cluster + sum(
+            len(tt.namespaces) * len(tt.templates[s.name].objects)
+            for s in self.steps
+            if s.generated is None
+            for tt in self.tenants
+        )
+
+    def _parts(self) -> Iterator[Generated]:
+        for step in self.steps:
+            if step.generated is not None:
+                yield step.generated
+            elif not self.stampable:
+                assert step.fn is not None
+                yield PerNamespace(step.fn, self.options).generate(self.policy)
+            else:
+                for tt in self.tenants:
+                    if tt.namespaces:
+                        template = tt.templates[step.name]
+                        objects = [o for ns in tt.namespaces for o in template.stamp(ns)]
+                        yield Generated(tuple(objects), template.diagnostics)
+
+
+def stampable(policy: CompiledPolicy) -> bool:
+    """Whether no string of the policy holds `{{` (JSON's own syntax never writes `{{`)."""
+    return b"{{" not in orjson.dumps(policy, default=repr)
+
+
+def plan(policy: CompiledPolicy, targets: dict[str, Target], options: Options) -> Plan:
+    """Run the cluster-scoped targets, and each namespaced one once per tenant."""
+    owned: dict[str, list[str]] = {t.name: [] for t in policy.tenants}
+    for t, ns in tenant_namespaces(policy, options.known):
+        owned[t.name].append(ns)
+    steps: list[Step] = []
+    namespaced: dict[str, NamespaceFn] = {}
+    for name, target in targets.items():
+        if isinstance(target, PerNamespace):
+            steps.append(Step(name, None, target.fn))
+            namespaced[name] = target.fn
+        else:
+            steps.append(Step(name, target.generate(policy), None))
+    known = options.known
+    tenants = tuple(
+        TenantTemplates(
+            tenant=t,
+            namespaces=tuple(owned[t.name]),
+            templates={
+                name: Template.of(fn(policy, t, PLACEHOLDER, known))
+                for name, fn in namespaced.items()
+            },
+        )
+        for t in policy.tenants
+    )
+    return Plan(policy, options, tuple(steps), tenants, stampable(policy))
