@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from cli import yamlblock
 from cli.lint import load_paths
 from cli.main import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
@@ -152,8 +154,9 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
 
     A file holds its objects sorted by namespace, in the order `generate_all` emits them
     within one namespace. In YAML, each per-tenant template is rendered once and filled in
-    for every namespace of the tenant (`yamlblock.Stencil`): the same bytes as rendering
-    every object, a fraction of the work.
+    for every namespace of the tenant (`yamlblock.Stencil`), and templates that tenants
+    share (a default-deny NetworkPolicy, equal quotas) are rendered once for all of them:
+    the same bytes as rendering every object, a fraction of the work.
     """
     out = {"bundle.json": bundle.dumps(doc)}
     if fmt != "yaml" or not plan.stampable:
@@ -167,6 +170,18 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
     # (file, namespace, sequence) -> one document's YAML, the sequence being the order of
     # `generate_all`
     docs: list[tuple[str, str, int, str]] = []
+    stencils: dict[bytes, yamlblock.Stencil] = {}
+
+    def stencil(obj: Obj) -> yamlblock.Stencil:
+        try:
+            same = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)  # same JSON, same YAML
+        except TypeError:
+            return yamlblock.Stencil([obj], PLACEHOLDER)
+        found = stencils.get(same)
+        if found is None:
+            found = stencils[same] = yamlblock.Stencil([obj], PLACEHOLDER)
+        return found
+
     for step in plan.steps:
         if step.generated is not None:
             for obj in step.generated.objects:
@@ -178,16 +193,16 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
             if not tt.namespaces:
                 continue
             for obj in tt.templates[step.name].objects:
-                stencil = yamlblock.Stencil([obj], PLACEHOLDER)
+                fill = stencil(obj).fill
                 where = obj["metadata"].get("namespace")
                 if obj["kind"] in _CLUSTER_FILES or where != PLACEHOLDER:
                     file = _file_of(plan.policy, obj)
-                    docs.extend(
-                        (file, where or "", len(docs), stencil.fill(ns)) for ns in tt.namespaces
-                    )
+                    for ns in tt.namespaces:
+                        docs.append((file, where or "", len(docs), fill(ns)))
                 else:
                     file = f"tenants/{tt.tenant.name}"
-                    docs.extend((file, ns, len(docs), stencil.fill(ns)) for ns in tt.namespaces)
+                    for ns in tt.namespaces:
+                        docs.append((file, ns, len(docs), fill(ns)))
     files: dict[str, list[tuple[str, int, str]]] = {}
     for file, key, seq, text in docs:
         files.setdefault(file, []).append((key, seq, text))

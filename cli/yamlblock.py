@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -84,125 +84,131 @@ def scalar(value: Any) -> str:
         return _string(value)
     if isinstance(value, float):
         return json.dumps(value)
-    if isinstance(value, _Hole):
-        return value.marker
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
-def _node(value: Any, indent: str, out: list[str]) -> None:
-    """Append the lines of a mapping or sequence value (after its key's line)."""
-    if isinstance(value, dict):
-        for key in sorted(value):
-            _entry(f"{indent}{scalar(key)}:", value[key], indent, out)
-    else:
+class _Writer:
+    """Block YAML, one line at a time into `out`; `value` writes a scalar value, `key` a
+    mapping key (a Stencil writes open strings as markers, and refuses open keys)."""
+
+    __slots__ = ("key", "out", "value")
+
+    def __init__(self, value: Callable[[Any], str], key: Callable[[Any], str]) -> None:
+        self.value = value
+        self.key = key
+        self.out: list[str] = []
+
+    def dump_all(self, documents: Iterable[Any]) -> str:
+        out = self.out = []
+        for doc in documents:
+            if isinstance(doc, dict | list) and doc:
+                out.append("---")
+                self.node(doc, "")
+            else:
+                out.append(f"--- {self.inline(doc)}")
+        return "\n".join(out) + "\n" if out else ""
+
+    def node(self, value: Any, indent: str) -> None:
+        """Append the lines of a non-empty mapping or sequence (after its key's line).
+        Each entry is written in the loop, not by a call: this is the writer's hot path."""
+        out, key, scalar_ = self.out, self.key, self.value
+        if isinstance(value, dict):
+            inner = indent + "  "
+            for k in sorted(value):
+                v = value[k]
+                head = f"{indent}{key(k)}:"
+                if isinstance(v, dict):
+                    if v:
+                        out.append(head)
+                        self.node(v, inner)
+                    else:
+                        out.append(f"{head} {{}}")
+                elif isinstance(v, list):
+                    if v:
+                        out.append(head)
+                        self.node(v, indent)  # PyYAML's indentless sequences under a key
+                    else:
+                        out.append(f"{head} []")
+                else:
+                    out.append(f"{head} {scalar_(v)}")
+            return
+        inner = indent + "  "
         for item in value:
             if isinstance(item, dict) and item:
                 keys = sorted(item)
-                _entry(f"{indent}- {scalar(keys[0])}:", item[keys[0]], indent + "  ", out)
-                for key in keys[1:]:
-                    _entry(f"{indent}  {scalar(key)}:", item[key], indent + "  ", out)
+                first, rest = keys[0], keys[1:]
+                self.entry(f"{indent}- {key(first)}:", item[first], inner)
+                for k in rest:
+                    self.entry(f"{inner}{key(k)}:", item[k], inner)
             elif isinstance(item, list) and item:
                 out.append(f"{indent}-")
-                _node(item, indent + "  ", out)
+                self.node(item, inner)
             else:
-                out.append(f"{indent}- {_inline(item)}")
+                out.append(f"{indent}- {self.inline(item)}")
 
+    def entry(self, head: str, value: Any, indent: str) -> None:
+        if isinstance(value, dict) and value:
+            self.out.append(head)
+            self.node(value, indent + "  ")
+        elif isinstance(value, list) and value:
+            self.out.append(head)
+            self.node(value, indent)  # PyYAML's indentless sequences under a key
+        else:
+            self.out.append(f"{head} {self.inline(value)}")
 
-def _entry(head: str, value: Any, indent: str, out: list[str]) -> None:
-    if isinstance(value, dict) and value:
-        out.append(head)
-        _node(value, indent + "  ", out)
-    elif isinstance(value, list) and value:
-        out.append(head)
-        _node(value, indent, out)  # PyYAML's indentless sequences under a key
-    else:
-        out.append(f"{head} {_inline(value)}")
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return scalar(value)
+    def inline(self, value: Any) -> str:
+        if isinstance(value, dict):
+            return "{}"
+        if isinstance(value, list):
+            return "[]"
+        return self.value(value)
 
 
 def dump_all(documents: Iterable[Any]) -> str:
     """Documents, each after `---`, as block YAML with sorted keys."""
-    out: list[str] = []
-    for doc in documents:
-        if isinstance(doc, dict | list) and doc:
-            out.append("---")
-            _node(doc, "", out)
-        else:
-            out.append(f"--- {_inline(doc)}")
-    return "\n".join(out) + "\n" if out else ""
+    return _Writer(scalar, scalar).dump_all(documents)
 
 
 # --- one rendering, many namespaces -------------------------------------------------------
 
 
-class _Hole:
-    """A string left open in a Stencil: written as a marker no YAML text contains (NUL is
-    never written raw: `scalar` escapes what is not printable)."""
-
-    __slots__ = ("marker", "text")
-
-    def __init__(self, index: int, text: str) -> None:
-        self.marker = f"\0{index}\0"
-        self.text = text
-
-
 class Stencil:
     """YAML documents in which one placeholder is left open: rendered once, then filled
     with a value many times. `Stencil(docs, p).fill(v)` is `dump_all(docs with p replaced
-    by v in every string)`, byte for byte: a string holding the placeholder is written by
-    `scalar` at fill time, and everything else does not depend on the value. (A mapping
-    key holding the placeholder could sort differently once filled: such documents are
-    rendered whole at every fill.)"""
+    by v in every string)`, byte for byte: a string value holding the placeholder is
+    written as a marker (NUL, which `scalar` never writes raw, around its number) and by
+    `scalar` at fill time, and nothing else depends on the value. A mapping key holding the
+    placeholder could sort differently once filled: such documents are rendered whole at
+    every fill. (Keys are written by `scalar`, which quotes the placeholder's `{` and keeps
+    it verbatim, so an open key shows as the placeholder in the text.)"""
 
     def __init__(self, documents: Sequence[Any], placeholder: str) -> None:
+        if scalar(placeholder) != json.dumps(placeholder) or "{" not in placeholder:
+            raise ValueError(f"{placeholder!r}: a placeholder needs a '{{' and no escapes")
         self._placeholder = placeholder
+        self._documents = documents
         self._holes: list[str] = []
-        self._whole: Sequence[Any] | None = None
-        try:
-            opened = [self._open(doc) for doc in documents]
-        except _KeyHolds:
-            self._whole = documents
-            self._literals: list[str] = []
-            return
-        parts = dump_all(opened).split("\0")
+        text = _Writer(self._open, scalar).dump_all(documents)
+        self._whole = placeholder in text
+        parts = text.split("\0")
         self._literals = parts[::2]
-        order = [int(i) for i in parts[1::2]]
-        self._holes = [self._holes[i] for i in order]
+        self._holes = [self._holes[int(i)] for i in parts[1::2]]
 
-    def _open(self, value: Any) -> Any:
-        if isinstance(value, str):
-            if self._placeholder not in value:
-                return value
+    def _open(self, value: Any) -> str:
+        if type(value) is str and self._placeholder in value:
             self._holes.append(value)
-            return _Hole(len(self._holes) - 1, value)
-        if isinstance(value, dict):
-            if any(self._placeholder in k for k in value if isinstance(k, str)):
-                raise _KeyHolds
-            return {k: self._open(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._open(v) for v in value]
-        return value
+            return f"\0{len(self._holes) - 1}\0"
+        return scalar(value)
 
     def fill(self, value: str) -> str:
         p = self._placeholder
-        if self._whole is not None:
-            return dump_all(_replace(doc, p, value) for doc in self._whole)
+        if self._whole:
+            return dump_all(_replace(doc, p, value) for doc in self._documents)
         out = [self._literals[0]]
         for text, literal in zip(self._holes, self._literals[1:], strict=True):
             out.append(scalar(text.replace(p, value)))
             out.append(literal)
         return "".join(out)
-
-
-class _KeyHolds(Exception):
-    """A mapping key holds the placeholder."""
 
 
 def _replace(value: Any, old: str, new: str) -> Any:

@@ -130,3 +130,20 @@ def test_quick_acceptance_reports_what_plain_jsonschema_reports(
         assert _errors(plain, doc)
     else:
         assert not _errors(plain, doc)
+
+
+def test_equal_invalid_values_are_each_reported(bundled_policy: CompiledPolicy) -> None:
+    """Only valid results are remembered: the same bad value twice is two errors."""
+    doc = bundle.build(bundled_policy)
+    tenants = doc["policy"]["tenants"]
+    for t in tenants[:2]:
+        t["quotas"].append({**t["quotas"][0], "cpu": "lots"})
+    errors = _errors(bundle._validator(), doc)
+    assert errors == [
+        (
+            f"policy/tenants/{i}/quotas/{len(tenants[i]['quotas']) - 1}/cpu",
+            "'lots' is not of type 'integer', 'null'",
+        )
+        for i in (0, 1)
+    ]
+    assert errors == _errors(jsonschema.Draft202012Validator(bundle._validator().schema), doc)

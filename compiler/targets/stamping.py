@@ -17,7 +17,6 @@ a policy with `{{` in any string is generated namespace by namespace instead (`s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,23 +39,26 @@ from dsl.gc import paused_gc
 PLACEHOLDER = "{{namespace}}"
 
 
-@dataclass(frozen=True, slots=True)
 class Template:
     """What one namespaced target emits for one namespace of a tenant, at `PLACEHOLDER`."""
 
-    objects: tuple[Obj, ...]
-    diagnostics: tuple[Diagnostic, ...]
-    text: str  # `objects` as JSON, to stamp
+    __slots__ = ("_json", "diagnostics", "objects")
 
-    @classmethod
-    def of(cls, generated: Generated) -> Template:
-        return cls(generated.objects, generated.diagnostics, json.dumps(generated.objects))
+    def __init__(self, generated: Generated) -> None:
+        self.objects: tuple[Obj, ...] = generated.objects
+        self.diagnostics: tuple[Diagnostic, ...] = generated.diagnostics
+        self._json: bytes | None = None  # the objects as JSON, written at the first stamp
 
     def stamp(self, namespace: str) -> list[Obj]:
         """Fresh objects for `namespace` (a namespace name needs no JSON escape)."""
         if not self.objects:
             return []
-        return list(orjson.loads(self.text.replace(PLACEHOLDER, namespace)))
+        if self._json is None:
+            self._json = orjson.dumps(self.objects)
+        return list(orjson.loads(self._json.replace(_PLACEHOLDER, namespace.encode())))
+
+
+_PLACEHOLDER = PLACEHOLDER.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +170,7 @@ def plan(policy: CompiledPolicy, targets: dict[str, Target], options: Options) -
             tenant=t,
             namespaces=tuple(owned[t.name]),
             templates={
-                name: Template.of(fn(policy, t, PLACEHOLDER, known))
-                for name, fn in namespaced.items()
+                name: Template(fn(policy, t, PLACEHOLDER, known)) for name, fn in namespaced.items()
             },
         )
         for t in policy.tenants
