@@ -5,8 +5,8 @@ from __future__ import annotations
 import compiler
 from bench.generate import namespaces, policy_text
 from bench.timing import fmt_ms, machine_baseline, median_seconds
-from cli.compile import render
-from compiler.build import bundle_of, generate_all, plan_all
+from cli.compile import outputs
+from compiler.build import generate_all, plan_all
 from dsl.loader import Source
 
 GOAL_SECONDS = 2.0
@@ -24,7 +24,7 @@ def run(tenants: int = 1000) -> list[str]:
     def compile_all() -> int:
         plan = plan_all(policy, known)
         assert not any(d.is_error for d in plan.diagnostics())
-        return len(render(plan, bundle_of(plan), "yaml"))
+        return len(outputs(plan, "yaml"))
 
     base = machine_baseline()
     lint = median_seconds(lambda: compiler.load_sources([source]), runs=3)

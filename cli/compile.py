@@ -39,6 +39,7 @@ from compiler.model import CompiledPolicy
 from compiler.targets import PLACEHOLDER, Obj, Plan
 from dsl import UsageError
 from dsl.diagnostics import sort_diagnostics
+from dsl.gc import paused_gc
 
 OURS = frozenset({"bundle.json", "manifests"})
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         emit(diagnostics, loaded.lines, "text", files, stream=sys.stderr)
     if plan is None or any(d.is_error for d in diagnostics):
         return EXIT_PROBLEMS
-    rendered = render(plan, bundle_of(plan), args.format)
+    rendered = outputs(plan, args.format)
     try:
         write_tree(out, rendered)
     except OSError as exc:
@@ -147,6 +148,14 @@ def output_dir(text: str) -> Path:
 
 
 # --- outputs ----------------------------------------------------------------------------------
+
+
+def outputs(plan: Plan, fmt: str) -> dict[str, str]:
+    """The bundle and the manifests of a plan: relative path -> file text. The cyclic GC
+    is paused meanwhile: what is built is acyclic, and with the policy and its templates
+    alive, each of the collector's passes would walk hundreds of thousands of objects."""
+    with paused_gc():
+        return render(plan, bundle_of(plan), fmt)
 
 
 def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
