@@ -241,11 +241,13 @@ def write_tree(out: Path, files: dict[str, str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        for parent in sorted({os.path.dirname(rel) for rel in files} - {""}):
+            os.makedirs(tmp / parent, mode=0o755, exist_ok=True)
         for rel, text in files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            os.chmod(path, 0o644)
+            fd = os.open(tmp / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with open(fd, "wb") as f:
+                os.fchmod(fd, 0o644)  # whatever the umask
+                f.write(text.encode())
         os.chmod(tmp, 0o755)
         _swap(tmp, out)
     except BaseException:
