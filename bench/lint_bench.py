@@ -33,3 +33,7 @@ def run(tenants: int = 1000) -> list[str]:
         f"  lint (parse + every check):          {fmt_ms(lint)}  ({lint / base:.1f}x baseline, {lint / parse:.2f}x parse)",
         f"  goal: lint under {GOAL_SECONDS:.0f} s: {verdict}",
     ]
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))

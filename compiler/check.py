@@ -123,7 +123,7 @@ def _cluster(c: Collected, sink: Sink) -> Cluster:
         elif isinstance(s, ast.FailurePolicy):
             failure = "Fail" if s.value.text == "fail" else "Ignore"
         elif isinstance(s, ast.Timeout):
-            seconds = ast.Value(text=s.value.text.removesuffix("s"), span=s.value.span)
+            seconds = ast.Value.at(s.value.text.removesuffix("s"), s.value.span)
             limit = values.integer(sink, seconds, "the webhook timeout", 1, 30)
             timeout = limit if limit is not None else timeout
     excluded_all = sorted({*SYSTEM_NAMESPACES, wh_ns, *excluded})
@@ -209,11 +209,11 @@ def check(modules: Sequence[ast.Module]) -> tuple[CompiledPolicy | None, list[Di
         for tname in sorted(c.tiers)
         if (t := build_tier(c.tiers[tname], c.profiles, sink)) is not None
     )
-    tier_names = set(c.tiers)
+    tier_names, tenant_names = set(c.tiers), set(c.tenants)
     tenants = tuple(
         tn
         for tname in sorted(c.tenants)
-        if (tn := build_tenant(c.tenants[tname], tier_names, set(c.tenants), cluster, sink))
+        if (tn := build_tenant(c.tenants[tname], tier_names, tenant_names, cluster, sink))
         is not None
     )
     if not c.tiers and not sink.has_errors:

@@ -196,7 +196,7 @@ def _ports(s: ast.Allow, sink: Sink) -> tuple[Port, ...] | None:
         out.append(
             Port(protocol=_PROTOCOLS[p.protocol.text], port=lo, end_port=hi if hi != lo else None)
         )
-    return tuple(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out)) if len(out) > 1 else tuple(out)
 
 
 def _within(
@@ -213,6 +213,7 @@ def _within(
 def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
     before = len(sink.items)
     names: list[str] = []
+    excepts: list[str] = []  # only `cidr` takes exceptions
     if s.peer == "tenant":
         for v in s.names:
             if v.text not in tenants:
@@ -237,10 +238,11 @@ def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
                     x.span,
                     "an exception narrows a CIDR of the same rule",
                 )
+            excepts.append(str(xnet))
         names = [str(n) for n in nets.values() if n is not None]
-    pods: list[Requirement] = [
-        r for sel in s.pods if (r := values.requirement(sink, sel)) is not None
-    ]
+    pods: list[Requirement] = (
+        [r for sel in s.pods if (r := values.requirement(sink, sel)) is not None] if s.pods else []
+    )
     if s.peer == "dns" and s.ports:
         sink.error(
             "E016",
@@ -255,7 +257,11 @@ def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
             s.identities[0].span,
             None,
         )
-    identities = [v.text for v in s.identities if values.name(sink, v, "service account")]
+    identities = (
+        [v.text for v in s.identities if values.name(sink, v, "service account")]
+        if s.identities
+        else []
+    )
     ports = _ports(s, sink)
     if len(sink.items) > before or ports is None:
         return None
@@ -264,7 +270,7 @@ def _rule(s: ast.Allow, tenants: Set[str], sink: Sink) -> NetworkRule | None:
         peer=s.peer,
         names=tuple(names),
         pods=tuple(pods),
-        excepts=tuple(str(ipaddress.ip_network(x.text)) for x in s.excepts),
+        excepts=tuple(excepts),
         ports=ports,
         identities=tuple(identities),
         origin=s.span,
@@ -275,7 +281,7 @@ def build_tenant(
     b: ast.Block, known_tiers: Set[str], tenants: Set[str], cluster: Cluster, sink: Sink
 ) -> Tenant | None:
     assert b.name is not None
-    before = len([d for d in sink.items if d.is_error])
+    before = sink.errors
     where: dict[str, Span] = {}
     exact, globs = _namespaces(b, cluster, sink, where)
     if not any(isinstance(s, ast.Namespaces) for s in b.statements):
@@ -293,7 +299,7 @@ def build_tenant(
         for s in b.statements
         if isinstance(s, ast.Allow) and (r := _rule(s, tenants, sink)) is not None
     ]
-    if len([d for d in sink.items if d.is_error]) > before or default is None:
+    if sink.errors > before or default is None:
         return None
     return Tenant(
         name=b.name.text,

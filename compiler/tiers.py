@@ -361,7 +361,7 @@ def _priority(name: str, st: Settings, sink: Sink) -> Priority | None:
 
 def build_tier(block: ast.Block, profiles: Mapping[str, ast.Block], sink: Sink) -> Tier | None:
     assert block.name is not None
-    before = len([d for d in sink.items if d.is_error])
+    before = sink.errors
     st = _resolve(block, profiles, sink)
     if st is None:
         return None
@@ -385,7 +385,7 @@ def build_tier(block: ast.Block, profiles: Mapping[str, ast.Block], sink: Sink) 
     runtime_class = (
         values.name(sink, rc_s.name, "RuntimeClass") if isinstance(rc_s, ast.RuntimeClass) else None
     )
-    if len([d for d in sink.items if d.is_error]) > before or resources is None or priority is None:
+    if sink.errors > before or resources is None or priority is None:
         return None
     mtls = Mtls(mesh="none", mode="strict")
     if isinstance(mtls_s, ast.Mtls):

@@ -27,16 +27,18 @@ class Sink:
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
+        self.errors = 0  # how many of `items` are errors
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.items.append(error(code, message, span, hint))
+        self.errors += 1
 
     def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.items.append(warning(code, message, span, hint))
 
     @property
     def has_errors(self) -> bool:
-        return any(d.is_error for d in self.items)
+        return self.errors > 0
 
 
 def name(sink: Sink, v: ast.Value, what: str) -> str | None:

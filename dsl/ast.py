@@ -1,26 +1,45 @@
-"""The typed syntax tree: one frozen dataclass per statement, each with its source span.
+"""The typed syntax tree: one immutable node per statement, each with its source span.
 
 Values stay as written (`Value.text`); the compiler parses quantities, checks ranges and
 resolves names, so that every later error can still point at the text the user wrote.
+
+The nodes are NamedTuples rather than frozen dataclasses: a large policy has over 100,000 of
+them (mostly `Value`s), and a tuple is several times cheaper to construct. As with any
+tuples, nodes of two types with equal fields compare equal: tell nodes apart with
+`isinstance`, as the compiler does, never with `==`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from dsl.diagnostics import Span
 
+_new = tuple.__new__  # builds a NamedTuple without its keyword-argument constructor
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Value:
+
+class Value(NamedTuple):
+    """A word or string as written. A value never spans lines: its position is kept inline,
+    and `span` is made when asked for (most values are read without ever needing one)."""
+
     text: str
-    span: Span
+    path: str
+    line: int
+    column: int
+    end_column: int
     quoted: bool = False
 
+    @property
+    def span(self) -> Span:
+        return _new(Span, (self.path, self.line, self.column, self.line, self.end_column))
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Range:
+    @classmethod
+    def at(cls, text: str, span: Span, quoted: bool = False) -> Value:
+        """The value `text`, written at `span` (which is on one line)."""
+        return cls(text, span.path, span.line, span.column, span.end_column, quoted)
+
+
+class Range(NamedTuple):
     """`low..high`, either end may be open; or a single fixed value (low is high)."""
 
     low: Value | None
@@ -32,8 +51,7 @@ class Range:
         return self.low is not None and self.low is self.high
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Selector:
+class Selector(NamedTuple):
     """A label requirement: `key = value`, `key in a, b`, `key not-in a, b`, `key exists`."""
 
     key: Value
@@ -45,54 +63,46 @@ class Selector:
 # --- the cluster block ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PolicyDecl:
+class PolicyDecl(NamedTuple):
     name: Value
     version: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Governs:
+class Governs(NamedTuple):
     selectors: tuple[Selector, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExcludeNamespaces:
+class ExcludeNamespaces(NamedTuple):
     names: tuple[Value, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cni:
+class Cni(NamedTuple):
     kind: Value  # calico | cilium | bandwidth-plugin | none
     version: Value | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeshCni:
+class MeshCni(NamedTuple):
     meshes: tuple[Value, ...]  # istio | linkerd
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WebhookService:
+class WebhookService(NamedTuple):
     namespace: Value
     service: Value
     port: Value | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailurePolicy:
+class FailurePolicy(NamedTuple):
     value: Value  # fail | ignore
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Timeout:
+class Timeout(NamedTuple):
     value: Value  # seconds, e.g. 3s
     span: Span
 
@@ -100,16 +110,14 @@ class Timeout:
 # --- profile and tier statements --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cpu:
+class Cpu(NamedTuple):
     range: Range | None
     default: Value | None
     exclusive: Value | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Amount:
+class Amount(NamedTuple):
     """`memory` and `ephemeral-storage`: a range with a default, or a fixed value."""
 
     resource: Literal["memory", "ephemeral-storage"]
@@ -118,14 +126,12 @@ class Amount:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Swap:
+class Swap(NamedTuple):
     enabled: bool
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Scratch:
+class Scratch(NamedTuple):
     path: Value
     size: Value
     medium: Value | None  # disk | memory
@@ -135,8 +141,7 @@ class Scratch:
 Direction = Literal["ingress", "egress"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Shaping:
+class Shaping(NamedTuple):
     """`bandwidth`, `burst`, `packet-rate`, `max-connections`: per direction."""
 
     what: Literal["bandwidth", "burst", "packet-rate", "max-connections"]
@@ -145,73 +150,62 @@ class Shaping:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BandwidthExcess:
+class BandwidthExcess(NamedTuple):
     action: Value  # lower | deny
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Threads:
+class Threads(NamedTuple):
     mode: Value  # match-cpu | unset
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Seed:
+class Seed(NamedTuple):
     mode: Value  # required | inject | off
     env: Value | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Images:
+class Images(NamedTuple):
     mode: Value  # pinned | any
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Env:
+class Env(NamedTuple):
     name: Value
     value: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UseProfile:
+class UseProfile(NamedTuple):
     name: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Priority:
+class Priority(NamedTuple):
     value: Value
     preempting: Value | None  # preempting | non-preempting
     preemptible: Value | None  # preemptible | non-preemptible
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Security:
+class Security(NamedTuple):
     level: Value  # baseline | restricted | strict
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mtls:
+class Mtls(NamedTuple):
     mesh: Value  # none | istio-sidecar | istio-ambient | linkerd
     mode: Value | None  # strict | permissive
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuntimeClass:
+class RuntimeClass(NamedTuple):
     name: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeRule:
+class NodeRule(NamedTuple):
     """`require-node SELECTOR` or `prefer-node SELECTOR weight N`."""
 
     required: bool
@@ -220,15 +214,13 @@ class NodeRule:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tolerate:
+class Tolerate(NamedTuple):
     selector: Selector  # = or exists
     effect: Value | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Spread:
+class Spread(NamedTuple):
     """`spread by LABEL across KEY` (topology spread) and `anti-affinity by LABEL across KEY`."""
 
     kind: Literal["spread", "anti-affinity"]
@@ -239,14 +231,12 @@ class Spread:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BlockIo:
+class BlockIo(NamedTuple):
     klass: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProxyResources:
+class ProxyResources(NamedTuple):
     cpu: Value
     memory: Value
     span: Span
@@ -255,53 +245,45 @@ class ProxyResources:
 # --- tenant statements ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Namespaces:
+class Namespaces(NamedTuple):
     names: tuple[Value, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tiers:
+class Tiers(NamedTuple):
     names: tuple[Value, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DefaultTier:
+class DefaultTier(NamedTuple):
     name: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuotaItem:
+class QuotaItem(NamedTuple):
     resource: Value  # cpu | memory | pods | ephemeral-storage
     amount: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Quota:
+class Quota(NamedTuple):
     tier: Value | None
     items: tuple[QuotaItem, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CostCenter:
+class CostCenter(NamedTuple):
     value: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Label:
+class Label(NamedTuple):
     key: Value
     value: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PortSpec:
+class PortSpec(NamedTuple):
     protocol: Value  # tcp | udp | sctp
     port: Value
     end_port: Value | None
@@ -311,8 +293,7 @@ class PortSpec:
 PeerKind = Literal["dns", "tenant", "namespace", "pods", "cidr"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Allow:
+class Allow(NamedTuple):
     direction: Direction
     peer: PeerKind
     names: tuple[Value, ...]  # tenant / namespace names, or CIDRs
@@ -363,16 +344,14 @@ Statement = (
 BlockKind = Literal["cluster", "profile", "tier", "tenant"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Block:
+class Block(NamedTuple):
     kind: BlockKind
     name: Value | None  # None for `cluster`
     statements: tuple[Statement, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Module:
+class Module(NamedTuple):
     """One parsed file."""
 
     path: str

@@ -16,6 +16,8 @@ from dsl.diagnostics import Diagnostic, Span, did_you_mean, error
 from dsl.loader import Source
 from dsl.parser import RawArg, RawBlock, RawFile, RawStatement, parse_text
 
+_new = tuple.__new__  # builds a NamedTuple node without its keyword-argument constructor
+
 
 class _Misfit(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
@@ -24,13 +26,19 @@ class _Misfit(Exception):
 
 
 class Args:
-    """A cursor over one statement's arguments."""
+    """A cursor over one statement's arguments.
+
+    The readers below run for every argument of every statement, so the common case (the
+    argument fits) is handled first with few lookups; the error paths are as written.
+    """
+
+    __slots__ = ("end_span", "i", "items", "keyword", "usage")
 
     def __init__(self, stmt: RawStatement | RawBlock, usage: str, args: Sequence[RawArg]) -> None:
         self.keyword = stmt.keyword if isinstance(stmt, RawStatement) else stmt.kind
         self.end_span = stmt.span
         self.usage = usage
-        self.items = list(args)
+        self.items = args
         self.i = 0
 
     # -- errors
@@ -60,17 +68,24 @@ class Args:
         return self.i >= len(self.items)
 
     def value(self, what: str) -> ast.Value:
-        if self.i < len(self.items) and self.items[self.i].kind in ("word", "string"):
-            a = self.items[self.i]
-            self.i += 1
-            return ast.Value(text=a.text, span=a.span, quoted=a.kind == "string")
+        i = self.i
+        if i < len(self.items):
+            kind, text, path, line, column, end_column = self.items[i]
+            if kind == "word" or kind == "string":
+                self.i = i + 1
+                return _new(ast.Value, (text, path, line, column, end_column, kind == "string"))
         raise self.misfit(f"`{self.keyword}` expects {what}, found {self._describe()}")
 
     def choice(self, what: str, options: Sequence[str]) -> ast.Value:
-        here = self.i
+        i = self.i
+        if i < len(self.items):
+            kind, text, path, line, column, end_column = self.items[i]
+            if kind == "word" and text in options:
+                self.i = i + 1
+                return _new(ast.Value, (text, path, line, column, end_column, False))
         v = self.value(what)
         if v.text not in options or v.quoted:
-            self.i = here
+            self.i = i
             hint = did_you_mean(v.text, options)
             listed = ", ".join(f"'{o}'" for o in options)
             raise _Misfit(
@@ -84,9 +99,12 @@ class Args:
         return v
 
     def maybe(self, *words: str) -> ast.Value | None:
-        w = self.peek_word()
-        if w is not None and w in words:
-            return self.value(words[0])
+        i = self.i
+        if i < len(self.items):
+            kind, text, path, line, column, end_column = self.items[i]
+            if kind == "word" and text in words:
+                self.i = i + 1
+                return _new(ast.Value, (text, path, line, column, end_column, False))
         return None
 
     def expect(self, word: str) -> ast.Value:
@@ -117,9 +135,9 @@ class Args:
         if not self.at_end():
             raise self.misfit(f"`{self.keyword}` does not take {self._describe()} here")
 
-    def span_from(self, start: Span) -> Span:
-        last = self.items[self.i - 1].span if self.i > 0 else start
-        return Span.cover(start, last)
+    def span_from(self, first: ast.Value) -> Span:
+        """From `first` to the end of the last argument read."""
+        return _cover(first, self.items[self.i - 1] if self.i > 0 else first)
 
     # -- shapes shared by several statements
     def range(self, what: str) -> ast.Range:
@@ -128,8 +146,8 @@ class Args:
             return ast.Range(low=v, high=v, span=v.span)
         lo, _, hi = v.text.partition("..")
         s = v.span
-        low = ast.Value(text=lo, span=_sub(s, 0, len(lo))) if lo else None
-        high = ast.Value(text=hi, span=_sub(s, len(lo) + 2, len(v.text))) if hi else None
+        low = ast.Value.at(lo, _sub(s, 0, len(lo))) if lo else None
+        high = ast.Value.at(hi, _sub(s, len(lo) + 2, len(v.text))) if hi else None
         if low is None and high is None:
             raise self.misfit(f"`{self.keyword}` expects {what}, found '..'", v.span)
         if ".." in hi:
@@ -140,7 +158,7 @@ class Args:
         key = self.value(f"{what} (key = value, key in a, b, key exists)")
         if self.eq():
             val = self.value("a label value after '='")
-            return ast.Selector(key=key, op="=", values=(val,), span=Span.cover(key.span, val.span))
+            return ast.Selector(key=key, op="=", values=(val,), span=_cover(key, val))
         op = self.maybe("in", "not-in", "exists", "not-exists")
         if op is None:
             raise self.misfit(
@@ -149,12 +167,10 @@ class Args:
             )
         if op.text in ("exists", "not-exists"):
             ex: Literal["exists", "not-exists"] = "exists" if op.text == "exists" else "not-exists"
-            return ast.Selector(key=key, op=ex, values=(), span=Span.cover(key.span, op.span))
+            return ast.Selector(key=key, op=ex, values=(), span=_cover(key, op))
         vals = self.values("a label value")
         member: Literal["in", "not-in"] = "in" if op.text == "in" else "not-in"
-        return ast.Selector(
-            key=key, op=member, values=vals, span=Span.cover(key.span, vals[-1].span)
-        )
+        return ast.Selector(key=key, op=member, values=vals, span=_cover(key, vals[-1]))
 
     def selectors(self) -> tuple[ast.Selector, ...]:
         out = [self.selector()]
@@ -180,6 +196,11 @@ class Args:
                 f"`{self.keyword}` expects 'ingress' and/or 'egress', found {self._describe()}"
             )
         return ingress, egress
+
+
+def _cover(first: ast.Value, last: ast.Value | RawArg) -> Span:
+    """From the start of `first` to the end of `last` (`Span.cover` of their spans)."""
+    return _new(Span, (first.path, first.line, first.column, last.line, last.end_column))
 
 
 def _sub(s: Span, start: int, end: int) -> Span:
@@ -313,7 +334,7 @@ def _priority(a: Args, s: Span) -> ast.Statement:
     value = a.value("a priority value")
     pre = a.maybe("preempting", "non-preempting")
     if pre is not None:
-        pre = ast.Value(text=pre.text if pre.text else "", span=pre.span)
+        pre = ast.Value.at(pre.text if pre.text else "", pre.span)
     pble = a.maybe("preemptible", "non-preemptible")
     return ast.Priority(value=value, preempting=pre, preemptible=pble, span=s)
 
@@ -401,9 +422,7 @@ def _quota(a: Args, s: Span) -> ast.Statement:
     while not a.at_end():
         res = a.choice("a quota resource", QUOTA_RESOURCES)
         amount = a.value(f"an amount of {res.text}")
-        items.append(
-            ast.QuotaItem(resource=res, amount=amount, span=Span.cover(res.span, amount.span))
-        )
+        items.append(ast.QuotaItem(resource=res, amount=amount, span=_cover(res, amount)))
     if not items:
         raise a.misfit("`quota` expects at least one resource and amount")
     return ast.Quota(tier=tier, items=tuple(items), span=s)
@@ -429,11 +448,9 @@ def _ports(a: Args) -> tuple[ast.PortSpec, ...]:
         if "-" in port.text and not port.quoted:
             lo, _, hi = port.text.partition("-")
             s = port.span
-            end = ast.Value(text=hi, span=_sub(s, len(lo) + 1, len(port.text)))
-            port = ast.Value(text=lo, span=_sub(s, 0, len(lo)))
-        out.append(
-            ast.PortSpec(protocol=proto, port=port, end_port=end, span=a.span_from(proto.span))
-        )
+            end = ast.Value.at(hi, _sub(s, len(lo) + 1, len(port.text)))
+            port = ast.Value.at(lo, _sub(s, 0, len(lo)))
+        out.append(ast.PortSpec(protocol=proto, port=port, end_port=end, span=a.span_from(proto)))
         if not a.comma():
             return tuple(out)
 
@@ -598,7 +615,7 @@ def _block(raw: RawBlock, sink: list[Diagnostic]) -> ast.Block | None:
     except _Misfit as m:
         sink.append(m.diagnostic)
         return None
-    stmts = tuple(n for st in raw.statements if (n := _statement(raw.kind, st, sink)) is not None)
+    stmts = tuple([n for st in raw.statements if (n := _statement(raw.kind, st, sink)) is not None])
     return ast.Block(kind=raw.kind, name=name, statements=stmts, span=raw.span)  # type: ignore[arg-type]
 
 
