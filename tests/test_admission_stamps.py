@@ -165,3 +165,32 @@ def test_editor_reports_type_clashes_with_their_path() -> None:
     assert e.value.path == ("spec", "containers")
     with pytest.raises(Malformed):
         ed.set(("spec", "containers", "y"), 1)
+
+
+def test_editor_nodes_stay_current_and_operations_keep_their_values() -> None:
+    doc = {"spec": {"containers": [{"name": "a", "env": [{"name": "X", "value": "1"}]}]}}
+    before = copy.deepcopy(doc)
+    ed = Editor(doc)
+    spec = ed.own(("spec",))
+    container = ed.child(ed.child(spec, "containers"), 0)
+    steps = [
+        lambda: ed.put(container, "securityContext", {"runAsNonRoot": True}),
+        lambda: ed.add(container, "volumeMounts", ["m1", "m2"]),  # created, then appended
+        lambda: ed.add(container, "env", [{"name": "Y", "value": "2"}]),
+        lambda: ed.put(ed.child(container, "securityContext"), "privileged", False),
+        lambda: ed.set(("spec", "affinity", "nodeAffinity", "required"), [1]),
+        lambda: ed.extend(("spec", "affinity", "nodeAffinity", "preferred"), [2]),
+        lambda: ed.update(spec, "nodeSelector", {"a/b": "c"}),
+    ]
+    snapshots = []
+    for step in steps:
+        step()
+        snapshots.append(copy.deepcopy(ed.ops))
+    assert all(ed.ops[: len(s)] == s for s in snapshots)  # no later write changes an op
+    assert not ed.put(spec, "nodeSelector", {"a/b": "c"})  # already so: no operation
+    assert doc == before
+    assert jsonpatch.apply_patch(doc, ed.ops) == ed.root
+    assert container is ed.root["spec"]["containers"][0]  # current through every write
+    assert container["volumeMounts"] == ["m1", "m2"]
+    assert container["securityContext"] == {"runAsNonRoot": True, "privileged": False}
+    assert ed.path_of(container) == ("spec", "containers", 0)

@@ -66,7 +66,7 @@ def mutate(
             return update.exempted(s)
         if s.denial is not None:
             return s.denial
-        ctx = engine.context(s, policy, request_uid, digest or cache.for_policy(policy).digest())
+        ctx = engine.context(s, cache.for_policy(policy), request_uid, digest)
         if operation == "UPDATE" and not s.base:
             return update.decide(ctx)
         engine.run_passes(ctx)
@@ -95,7 +95,7 @@ def validate(obj: dict[str, Any], policy: CompiledPolicy, *, namespace: str) -> 
             return engine.PASS
         if s.denial is not None:
             return s.denial
-        ctx = engine.context(s, policy, "", cache.for_policy(policy).digest())
+        ctx = engine.context(s, cache.for_policy(policy), "", None)
         if s.base:
             engine.run_passes(ctx)
             return engine.decide(ctx) if ctx.denials else _admitted(ctx)

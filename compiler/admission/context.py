@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from compiler.admission.cache import TierData
 from compiler.admission.patch import Editor, Malformed, Path, dotted, pointer
-from compiler.decision import Denial
-from compiler.model import CompiledPolicy, Tenant, Tier
+from compiler.decision import Decision, Denial
+from compiler.model import Tenant, Tier
 
 WARNING_LIMIT = 120  # characters: kubectl shows warnings on one line; longer may be truncated
 APP, INIT, EPHEMERAL = "containers", "initContainers", "ephemeralContainers"
@@ -69,40 +69,51 @@ class Change(NamedTuple):
     path: Path  # of the whole object
 
 
-class Fill:
-    """A value to write where the user wrote nothing, with the rule and the problem it fixes.
-
-    A slotted class, not a NamedTuple: several are made per decision, and this is twice
-    as fast to build (only the attributes are ever read)."""
-
-    __slots__ = ("rule", "value", "what")
-
-    def __init__(self, value: Any, rule: str, what: str) -> None:
-        self.value = value
-        self.rule = rule
-        self.what = what
-
-
+# A value to write where the user wrote nothing: (value, rule, the problem it fixes). A
+# plain tuple: several are made per decision, and a tuple is several times cheaper to build
+# than an instance of a class.
+Fill = tuple[Any, str, str]
 Fills = dict[str, "Fill | Fills"]
 
 
-class Container(NamedTuple):
-    path: Path  # relative to the pod (or template) root, e.g. ("spec", "containers", 0)
-    full: Path  # from the object's root, for Malformed
-    field: str  # containers | initContainers | ephemeralContainers
-    body: dict[str, Any]
-    label: str  # 'container "backtest"', for messages
-    mesh: bool  # a proxy container of the tier's mesh (resources come from the proxy setting)
+class Container:
+    """One container: where it is, what to call it, and its body, which is the editor's own
+    copy (so it stays current through every write, and passes read it directly)."""
+
+    __slots__ = ("body", "field", "full", "label", "mesh", "path")
+
+    def __init__(
+        self, spec: Path, field: str, index: int, body: dict[str, Any], label: str, mesh: bool
+    ) -> None:
+        self.field = field  # containers | initContainers | ephemeralContainers
+        self.path: Path = ("spec", field, index)  # from the pod (or template) root
+        self.full: Path = (*spec, field, index)  # from the object's root, for Malformed
+        self.body = body
+        self.label = label  # 'container "backtest"', for messages
+        self.mesh = mesh  # a proxy container of the tier's mesh (resources from the proxy)
 
 
-def _hashable(value: Any) -> Any:
-    return value if isinstance(value, str) else None
+@dataclass(slots=True)
+class Subject:
+    """A governed object: its pod's place, tenant and tier (or the denial of its tier)."""
+
+    obj: dict[str, Any]
+    base: Path
+    tenant: Tenant
+    tier: Tier | None
+    where: str
+    namespace: str
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    denial: Decision | None = None
 
 
 class Ctx:
     """Everything one pass needs; passes record denials, warnings, fired rules and writes."""
 
     __slots__ = (
+        "_all",
+        "_pod",
         "annotations",
         "changes",
         "data",
@@ -113,8 +124,8 @@ class Ctx:
         "labels",
         "meta",
         "namespace",
-        "policy",
-        "shapes",
+        "spec",
+        "spec_path",
         "template",
         "tenant",
         "tier",
@@ -123,34 +134,29 @@ class Ctx:
         "where",
     )
 
-    def __init__(
-        self,
-        *,
-        policy: CompiledPolicy,
-        tenant: Tenant,
-        tier: Tier,
-        data: TierData,
-        ed: Editor,
-        namespace: str,
-        where: str,
-        uid: str,
-        digest: str,
-    ) -> None:
-        self.policy, self.tenant, self.tier, self.data, self.ed = policy, tenant, tier, data, ed
-        self.namespace, self.uid, self.digest = namespace, uid, digest
-        self.where = where  # "" for a pod; 'Deployment "web" pod template: ' for templates
-        self.template = bool(ed.base)
+    def __init__(self, s: Subject, data: TierData, uid: str, digest: str) -> None:
+        assert s.tier is not None
+        self.tenant, self.tier, self.data = s.tenant, s.tier, data
+        self.namespace, self.uid, self.digest = s.namespace, uid, digest
+        self.where = s.where  # "" for a pod; 'Deployment "web" pod template: ' for templates
+        self.template = bool(s.base)
+        self.ed = ed = Editor(s.obj, s.base)
         self.denials: list[Denial] = []
         self.warnings: list[str] = []
-        self.fired: dict[str, None] = {}
+        self.fired: list[str] = []  # the rules that applied, with repeats
         self.changes: list[Change] | None = None  # kept only for `validate` (set to [])
         # Label and annotation writes wait for `flush`, to go out as one op when the map is
         # absent (a dozen annotations would otherwise cost a dozen ops).
         self.meta: dict[str, dict[str, Any]] = {"labels": {}, "annotations": {}}
-        self.shapes: list[Container] | None = None  # the containers, without their bodies
         # The object's own labels and annotations: unchanged until `flush` writes `meta`.
-        self.labels: dict[str, Any] = self.mapping(("metadata", "labels"))
-        self.annotations: dict[str, Any] = self.mapping(("metadata", "annotations"))
+        self.labels, self.annotations = s.labels, s.annotations
+        # The pod's spec, the editor's own copy: current through every write ({} when the
+        # object has none, or not an object: the passes then never run).
+        spec = ed.own(("spec",))
+        self.spec: dict[str, Any] = spec if isinstance(spec, dict) else {}
+        self.spec_path: Path = (*ed.base, "spec")  # from the object's root, for Malformed
+        self._pod: list[Container] | None = None  # app and init containers, on first use
+        self._all: list[Container] | None = None  # and ephemeral ones
 
     # --- reading ---------------------------------------------------------------------
 
@@ -166,6 +172,14 @@ class Ctx:
             raise Malformed(self.ed.base + path, "an object")
         return value
 
+    def node(self, path: Path) -> dict[str, Any] | None:
+        """The object at path as an owned node (None when absent); Malformed if it is not an
+        object."""
+        value = self.ed.own(path)
+        if value is not None and not isinstance(value, dict):
+            raise Malformed(self.ed.base + path, "an object")
+        return value
+
     def items(self, path: Path, what: str = "a list") -> list[Any]:
         value = self.ed.get(path)
         if value is None:
@@ -174,37 +188,34 @@ class Ctx:
             raise Malformed(self.ed.base + path, what)
         return value
 
-    def containers(self, *fields: str) -> Iterator[Container]:
-        """The containers of the given lists (default: app and init), as they are now.
+    def containers(self, *, ephemeral: bool = False) -> list[Container]:
+        """The app and init containers (native sidecars included), and with `ephemeral` the
+        ephemeral ones: read once (passes never add or remove containers)."""
+        if self._all is None:
+            self._all = self._pod = self._containers()
+            if self._all and self._all[-1].field == EPHEMERAL:  # ephemeral ones come last
+                self._pod = [c for c in self._all if c.field != EPHEMERAL]
+        if ephemeral:
+            return self._all
+        assert self._pod is not None
+        return self._pod
 
-        Passes never add or remove containers, so the list of them (with their paths and
-        labels) is built once per call; each body is read anew (earlier passes edit them)."""
-        if self.shapes is None:
-            self.shapes = self._shapes()
-        shapes = self.shapes
-        spec = self.mapping(("spec",))
-        wanted = fields or (APP, INIT)
-        for i, s in enumerate(shapes):
-            if s.field in wanted:
-                body = spec[s.field][s.path[2]]
-                if body is not s.body:
-                    # Kept for the next pass: the body stays put until a pass edits it again.
-                    s = shapes[i] = Container(s.path, s.full, s.field, body, s.label, s.mesh)
-                yield s
-
-    def _shapes(self) -> list[Container]:
-        spec = self.mapping(("spec",))
-        base = self.ed.base
+    def _containers(self) -> list[Container]:
+        spec, ed, where = self.spec, self.ed, self.spec_path
+        mesh_names = self.data.mesh_containers
         out = []
         for field in (APP, INIT, EPHEMERAL):
-            for i, body in enumerate(seq(spec, field, (*base, "spec"))):
-                path = ("spec", field, i)
-                if not isinstance(body, dict):
-                    raise Malformed((*base, *path), "a container object")
+            if not seq(spec, field, where):
+                continue
+            bodies = ed.child(spec, field)
+            for i in range(len(bodies)):
+                if not isinstance(bodies[i], dict):
+                    raise Malformed((*where, field, i), "a container object")
+                body = ed.child(bodies, i)
                 name = body.get("name")
                 label = f"{_KIND_WORDS[field]} {q(name)}"
-                mesh = field != EPHEMERAL and _hashable(name) in self.data.mesh_containers
-                out.append(Container(path, (*base, *path), field, body, label, mesh))
+                mesh = field != EPHEMERAL and isinstance(name, str) and name in mesh_names
+                out.append(Container(where, field, i, body, label, mesh))
         return out
 
     # --- recording -------------------------------------------------------------------
@@ -230,10 +241,106 @@ class Ctx:
         """Write value at path under `rule`; `what` names the problem the write fixes."""
         if not self.ed.set(path, value):
             return False
-        self.fired[rule] = None  # _record, inlined on the hot paths
+        self.fired.append(rule)
         if self.changes is not None:
             self.changes.append(Change(rule, what, self.ed.base + path))
         return True
+
+    def put(self, node: dict[str, Any], key: str, value: Any, rule: str, what: str) -> bool:
+        """`set` of node[key], node being owned (the spec, a container's body...)."""
+        if not self.ed.put(node, key, value):
+            return False
+        self.fired.append(rule)
+        if self.changes is not None:
+            self.changes.append(Change(rule, what, (*self.ed.path_of(node), key)))
+        return True
+
+    def merge(self, node: dict[str, Any], key: str, fills: Fills) -> None:
+        """Write each Fill into the object node[key] where nothing is; an absent object is
+        written whole, in one operation."""
+        if not fills:
+            return
+        current = node.get(key)
+        if current is None:
+            self.ed.put(node, key, self._materialize(fills))
+            if self.changes is not None:
+                self._changed(fills, (*self.ed.path_of(node), key))
+            return
+        if not isinstance(current, dict):
+            raise Malformed((*self.ed.path_of(node), key), "an object")
+        target = self.ed.child(node, key)
+        for k, f in fills.items():
+            if isinstance(f, tuple):
+                value, rule, what = f
+                self.put(target, k, value, rule, what)
+            else:
+                self.merge(target, k, f)
+
+    def _materialize(self, fills: Fills) -> dict[str, Any]:
+        """The object the fills make up; their rules applied."""
+        out: dict[str, Any] = {}
+        for key, f in fills.items():
+            if isinstance(f, tuple):
+                out[key] = f[0]
+                self.fired.append(f[1])
+            else:
+                out[key] = self._materialize(f)
+        return out
+
+    def _changed(self, fills: Fills, full: Path) -> None:
+        assert self.changes is not None
+        for key, f in fills.items():
+            if isinstance(f, tuple):
+                self.changes.append(Change(f[1], f[2], (*full, key)))
+            else:
+                self._changed(f, (*full, key))
+
+    def add(self, node: dict[str, Any], key: str, items: list[tuple[Any, str, str]]) -> None:
+        """Append each (value, rule, what) to the list node[key] (created when absent), node
+        being owned: one operation each."""
+        if not items:
+            return
+        values, rules, whats = zip(*items, strict=True)
+        self.ed.add(node, key, values)
+        self.fired += rules
+        if self.changes is not None:
+            full = (*self.ed.path_of(node), key)
+            self.changes += [
+                Change(rule, what, full) for rule, what in zip(rules, whats, strict=True)
+            ]
+
+    def extend(self, path: Path, items: list[tuple[Any, str, str]]) -> None:
+        """`add` by path."""
+        if not items:
+            return
+        values, rules, whats = zip(*items, strict=True)
+        self.ed.extend(path, values)
+        self.fired += rules
+        if self.changes is not None:
+            full = self.ed.base + path
+            self.changes += [
+                Change(rule, what, full) for rule, what in zip(rules, whats, strict=True)
+            ]
+
+    def append(self, path: Path, value: Any, rule: str, what: str) -> None:
+        self.ed.append(path, value)
+        self.note(rule, what, path)
+
+    def remove(self, path: Path, rule: str, what: str) -> None:
+        """Remove the value at path (it must be there) under `rule`."""
+        self.ed.remove(path)
+        self.note(rule, what, path)
+
+    def applied(self, rule: str) -> None:
+        """Record a rule that applied although its value was there already (no write, and
+        nothing for `validate` to hold against the object)."""
+        self.fired.append(rule)
+
+    def note(self, rule: str, what: str, path: Path) -> None:
+        """Record a rule whose value went out in another rule's write (one op, many rules)."""
+        self.fired.append(rule)
+        if self.changes is not None:
+            self.changes.append(Change(rule, what, self.ed.base + path))
 
     def put_meta(self, which: str, key: str, value: str, rule: str, what: str) -> bool:
         """Set metadata.<which>[key] (labels or annotations); False if it is already so."""
@@ -242,79 +349,20 @@ class Ctx:
             self.meta[which].pop(key, None)
             return False
         self.meta[which][key] = value
-        self.fired[rule] = None  # _record, inlined
+        self.fired.append(rule)
         if self.changes is not None:
             self.changes.append(Change(rule, what, (*self.ed.base, "metadata", which, key)))
         return True
 
     def flush(self) -> None:
         """Write the pending labels and annotations."""
+        meta = None
         for which, pending in self.meta.items():
             if not pending:
                 continue
-            if self.ed.get(("metadata", which)) is None:
+            if meta is None:
+                meta = self.ed.own(("metadata",))
+            if meta is None:  # written with the map, in one operation
                 self.ed.set(("metadata", which), dict(pending))
-                continue
-            for key, value in pending.items():
-                self.ed.set(("metadata", which, key), value)
-
-    def merge(self, path: Path, fills: Fills) -> None:
-        """Write each Fill where nothing is; an absent parent is written whole, in one op."""
-        if not fills:
-            return
-        existing = self.ed.get(path)
-        if existing is None:
-            self.ed.set(path, self._materialize(path, fills))
-            return
-        if not isinstance(existing, dict):
-            raise Malformed(self.ed.base + path, "an object")
-        for key, f in fills.items():
-            if isinstance(f, Fill):
-                self.set((*path, key), f.value, f.rule, f.what)
             else:
-                self.merge((*path, key), f)
-
-    def _materialize(self, path: Path, fills: Fills) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        fired, changes = self.fired, self.changes
-        for key, f in fills.items():
-            if isinstance(f, Fill):
-                out[key] = f.value
-                fired[f.rule] = None  # _record, inlined
-                if changes is not None:
-                    changes.append(Change(f.rule, f.what, (*self.ed.base, *path, key)))
-            else:
-                out[key] = self._materialize((*path, key), f)
-        return out
-
-    def remove(self, path: Path, rule: str, what: str) -> None:
-        """Remove the value at path (it must be there) under `rule`."""
-        self.ed.remove(path)
-        self._record(rule, what, path)
-
-    def applied(self, rule: str) -> None:
-        """Record a rule that applied although its value was there already (no write, and
-        nothing for `validate` to hold against the object)."""
-        self.fired[rule] = None
-
-    def append(self, path: Path, value: Any, rule: str, what: str) -> None:
-        self.ed.append(path, value)
-        self._record(rule, what, path)
-
-    def extend(self, path: Path, items: list[tuple[Any, str, str]]) -> None:
-        """Append each (value, rule, what): one operation each, as many `append`s would."""
-        self.ed.extend(path, [value for value, _, _ in items])
-        fired, changes = self.fired, self.changes
-        for _, rule, what in items:
-            fired[rule] = None  # _record, inlined
-            if changes is not None:
-                changes.append(Change(rule, what, self.ed.base + path))
-
-    def note(self, rule: str, what: str, path: Path) -> None:
-        """Record a rule whose value went out in another rule's write (one op, many rules)."""
-        self._record(rule, what, path)
-
-    def _record(self, rule: str, what: str, path: Path) -> None:
-        self.fired[rule] = None
-        if self.changes is not None:
-            self.changes.append(Change(rule, what, self.ed.base + path))
+                self.ed.update(meta, which, pending)

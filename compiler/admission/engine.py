@@ -7,7 +7,6 @@ limits and the seed), images, and stamps last (they record the rules that fired)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from compiler.admission import (
@@ -23,9 +22,9 @@ from compiler.admission import (
     seed,
     stamps,
 )
-from compiler.admission.context import Ctx, line, q
+from compiler.admission.context import Ctx, Subject, line, q
 
-__all__ = ["Ctx"]
+__all__ = ["Ctx", "Subject"]
 from compiler.admission.patch import Editor, Malformed, Path, pointer
 from compiler.admission.rules import RULES
 from compiler.decision import Decision, Denial
@@ -35,20 +34,6 @@ from compiler.model import CompiledPolicy, Tenant, Tier
 MIRROR = "kubernetes.io/config.mirror"
 PASS = Decision(allowed=True)
 FORBIDDEN = 403
-
-
-@dataclass(slots=True)
-class Subject:
-    """A governed object: its pod's place, tenant and tier (or the denial of its tier)."""
-
-    obj: dict[str, Any]
-    base: Path
-    tenant: Tenant
-    tier: Tier | None
-    where: str
-    namespace: str
-    labels: dict[str, Any]
-    denial: Decision | None = None
 
 
 def _namespace(obj: dict[str, Any], namespace: str) -> str:
@@ -67,15 +52,25 @@ def _where(obj: dict[str, Any], base: Path) -> str:
     return f"{obj.get('kind')} {q(name or '')} pod template: "
 
 
-def _string_map(ed: Editor, path: Path) -> dict[str, Any]:
-    value = ed.get(path)
+def _string_maps(obj: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pod's labels and annotations ({} when absent); Malformed unless objects of strings."""
+    meta = Editor(obj, base).get(("metadata",))
+    if meta is None:
+        return {}, {}
+    if not isinstance(meta, dict):
+        raise Malformed((*base, "metadata"), "an object")
+    return _string_map(meta, "labels", base), _string_map(meta, "annotations", base)
+
+
+def _string_map(meta: dict[str, Any], key: str, base: Path) -> dict[str, Any]:
+    value = meta.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise Malformed(ed.base + path, "an object of strings")
+        raise Malformed((*base, "metadata", key), "an object of strings")
     for k, v in value.items():
         if not isinstance(v, str):
-            raise Malformed((*ed.base, *path, k), "a string")
+            raise Malformed((*base, "metadata", key, k), "a string")
     return value
 
 
@@ -90,17 +85,15 @@ def subject(obj: Any, policy: CompiledPolicy, namespace: str) -> Subject | None:
     tenant = policy.tenant_for_namespace(ns)
     if tenant is None:
         return None
-    ed = Editor(obj, base)
     where = _where(obj, base)
     try:
-        labels = _string_map(ed, ("metadata", "labels"))
-        annotations = _string_map(ed, ("metadata", "annotations"))
+        labels, annotations = _string_maps(obj, base)
     except Malformed as m:
         return _malformed_subject(obj, base, tenant, policy, where, ns, m)
     if not policy.governs(labels) or (not base and MIRROR in annotations):
         return None
     tier, denial = _tier(tenant, policy, labels.get(TIER), where, base)
-    return Subject(obj, base, tenant, tier, where, ns, labels, denial)
+    return Subject(obj, base, tenant, tier, where, ns, labels, annotations, denial)
 
 
 def _malformed_subject(
@@ -118,7 +111,7 @@ def _malformed_subject(
     text = line(tenant.name, tenant.default_tier, where, subject_text, "pod.malformed", fix)
     denial = Denial(rule="pod.malformed", message=text, path=pointer(m.path))
     decision = _denied(tenant.name, tenant.default_tier, [denial], [])
-    return Subject(obj, base, tenant, None, where, ns, {}, decision)
+    return Subject(obj, base, tenant, None, where, ns, {}, {}, decision)
 
 
 def _tier(
@@ -161,14 +154,10 @@ def _denied(tenant: str, tier: str, denials: list[Denial], warnings: list[str]) 
     )
 
 
-def context(s: Subject, policy: CompiledPolicy, uid: str, digest: str) -> Ctx:
+def context(s: Subject, cached: cache.PolicyCache, uid: str, digest: str | None) -> Ctx:
+    """The decision's context; digest: the bundle's (default: the policy's own)."""
     assert s.tier is not None
-    data = cache.for_policy(policy).tiers[s.tier.name]
-    ed = Editor(s.obj, s.base)
-    return Ctx(
-        policy=policy, tenant=s.tenant, tier=s.tier, data=data, ed=ed,
-        namespace=s.namespace, where=s.where, uid=uid, digest=digest,
-    )  # fmt: skip
+    return Ctx(s, cached.tiers[s.tier.name], uid, digest or cached.digest())
 
 
 def run_passes(ctx: Ctx) -> None:
@@ -184,8 +173,7 @@ def run_passes(ctx: Ctx) -> None:
         scratch.apply(ctx)
         network.apply(ctx)
         scheduling.apply(ctx)
-        value = seed.apply(ctx).value
-        environment.apply(ctx, value)
+        environment.apply(ctx, seed.apply(ctx))
         environment.images(ctx)
     except Malformed as m:
         ctx.deny_malformed(m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.admission.context import APP, EPHEMERAL, INIT, Container, Ctx, obj, q, seq
+from compiler.admission.context import Container, Ctx, obj, q, seq
 from compiler.admission.resources import quantity
 
 THREAD_VARS = (
@@ -25,43 +25,54 @@ PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def apply(ctx: Ctx, seed: str | None) -> None:
-    for c in ctx.containers(APP, INIT):
+    for c in ctx.containers():
         if not c.mesh:
             _container(ctx, c, seed)
 
 
 def _container(ctx: Ctx, c: Container, seed: str | None) -> None:
     env = seq(c.body, "env", c.full)
-    have = {e.get("name") for e in env if isinstance(e, dict) and isinstance(e.get("name"), str)}
-    add: list[tuple[str, str, str]] = []
-    if ctx.tier.threads:
-        res = obj(c.body, "resources", c.full)
-        limit = quantity("cpu", obj(res, "limits", (*c.full, "resources")).get("cpu"))
-        if limit is not None:
-            n = str(max(1, limit // 1000))
-            add += [(v, n, "env.threads") for v in THREAD_VARS]
-    add += [(k, v, "env.tier") for k, v in ctx.tier.env]
-    if seed is not None:
-        add.append((ctx.tier.seed_env, seed, "seed.record"))
-    new = [(name, value, rule) for name, value, rule in add if name not in have]
+    have = set()
+    for e in env:
+        if isinstance(e, dict) and isinstance(name := e.get("name"), str):
+            have.add(name)
+    tier = ctx.tier
+    new: list[tuple[str, str, str]] = []  # (name, value, rule)
+    if tier.threads:
+        threads = _threads(c)
+        if threads is not None:
+            for name in THREAD_VARS:
+                if name not in have:
+                    new.append((name, threads, "env.threads"))
+    for name, value in tier.env:
+        if name not in have:
+            new.append((name, value, "env.tier"))
+    if seed is not None and tier.seed_env not in have:
+        new.append((tier.seed_env, seed, "seed.record"))
     if not new:
         return
-    path = (*c.path, "env")
     if not env:
         entries = [{"name": n, "value": v} for n, v, _ in new]
-        ctx.set(path, entries, new[0][2], f"{c.label} lacks {new[0][0]}")
+        ctx.put(c.body, "env", entries, new[0][2], f"{c.label} lacks {new[0][0]}")
         for n, _, rule in new[1:]:
-            ctx.note(rule, f"{c.label} lacks {n}", path)
+            ctx.note(rule, f"{c.label} lacks {n}", (*c.path, "env"))
         return
     added = [({"name": n, "value": v}, rule, f"{c.label} lacks {n}") for n, v, rule in new]
-    ctx.extend(path, added)
+    ctx.add(c.body, "env", added)
+
+
+def _threads(c: Container) -> str | None:
+    """The thread count for the container's CPU limit (rounded down, at least 1)."""
+    res = obj(c.body, "resources", c.full)
+    limit = quantity("cpu", obj(res, "limits", (*c.full, "resources")).get("cpu"))
+    return None if limit is None else str(max(1, limit // 1000))
 
 
 def images(ctx: Ctx) -> None:
     """Deny images without a digest in tiers that pin images (mesh proxies excepted)."""
     if not ctx.tier.pin_images:
         return
-    for c in ctx.containers(APP, INIT, EPHEMERAL):
+    for c in ctx.containers(ephemeral=True):
         image: Any = c.body.get("image")
         if c.mesh or (isinstance(image, str) and PINNED.search(image)):
             continue

@@ -28,11 +28,9 @@ def apply(ctx: Ctx) -> None:
         return
     ann = ctx.annotations
     for s in ctx.data.shaping:
-        path = (*ANNOTATIONS, s.key)
         old = ann.get(s.key)
         if old is None:
-            what = f"the pod has no {s.key} annotation"
-            ctx.put_meta("annotations", s.key, s.value, "network.shaping", what)
+            ctx.put_meta("annotations", s.key, s.value, "network.shaping", s.missing)
             continue
         value = _number(old)
         if value is not None and value <= s.limit:
@@ -44,4 +42,4 @@ def apply(ctx: Ctx) -> None:
         else:
             subject = f"annotation {s.key} is {q(old)}, above the tier's {s.value}"
             fix = f"set it to at most {s.value} or remove it: tier {ctx.tier.name} denies excess"
-            ctx.deny("network.excess", subject, fix, path)
+            ctx.deny("network.excess", subject, fix, (*ANNOTATIONS, s.key))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from compiler.admission.context import APP, INIT, Container, Ctx, Fill, Fills, obj, q
+from compiler.admission.context import APP, INIT, Container, Ctx, Fills, obj, q
 from compiler.model import Bound
 from compiler.quantity import bytes_of, cpu_of, format_bytes, format_cpu
 
@@ -59,8 +59,13 @@ class Want(NamedTuple):
     whole: bool  # whole CPUs
 
 
+Wants = tuple[tuple[str, Want], ...]  # (resource name, what the tier wants of it)
+_DEFAULT_RULE = {n: f"resources.{n}.default" for n in NAMES}
+_PARTNER_RULE = {n: f"resources.{n}.partner" for n in NAMES}
+
+
 def apply(ctx: Ctx) -> None:
-    if ctx.tier.resources.exclusive_cores is not None and ctx.get(("spec", "resources")):
+    if ctx.tier.resources.exclusive_cores is not None and ctx.spec.get("resources"):
         ctx.deny(
             "resources.pod-level",
             "the pod sets spec.resources",
@@ -70,9 +75,12 @@ def apply(ctx: Ctx) -> None:
         )
     plugin = {} if ctx.template else limit_ranger_set(ctx.annotations.get(LIMIT_RANGER))
     for c in ctx.containers():
-        name = c.body.get("name")
-        by_plugin = plugin.get((c.field, name), _NOTHING) if isinstance(name, str) else _NOTHING
-        _container(ctx, c, by_plugin)
+        by_plugin = _NOTHING
+        if plugin:
+            name = c.body.get("name")
+            if isinstance(name, str):
+                by_plugin = plugin.get((c.field, name), _NOTHING)
+        _container(ctx, c, _wants(ctx, c.mesh), by_plugin)
 
 
 _PARSED: dict[str, SetByPlugin] = {}
@@ -101,22 +109,24 @@ def limit_ranger_set(annotation: Any) -> SetByPlugin:
     return out
 
 
-def _want(ctx: Ctx, c: Container, name: str) -> Want | None:
-    """What the tier wants of one resource: memoised per tier (it depends on nothing else)."""
+def _wants(ctx: Ctx, mesh: bool) -> Wants:
+    """What the tier wants of a container's resources (of a mesh proxy's, with `mesh`):
+    memoised per tier, as it depends on nothing else."""
     memo = ctx.data.memo
-    key = ("resources.want", c.mesh, name)
+    key = ("resources.wants", mesh)
     try:
-        hit: Want | None = memo[key]
+        hit: Wants = memo[key]
     except KeyError:
-        hit = memo[key] = _want_of(ctx, c, name)
+        wants = ((name, _want_of(ctx, mesh, name)) for name in NAMES)
+        hit = memo[key] = tuple((name, want) for name, want in wants if want is not None)
     return hit
 
 
-def _want_of(ctx: Ctx, c: Container, name: str) -> Want | None:
+def _want_of(ctx: Ctx, mesh: bool, name: str) -> Want | None:
     r = ctx.tier.resources
     exclusive = r.exclusive_cores is not None
     equal = (name == "cpu" and exclusive) or (name == "memory" and (exclusive or not r.swap))
-    if c.mesh:
+    if mesh:
         proxy = ctx.tier.proxy
         if name == "ephemeral-storage" or proxy is None:
             return Want(None, None, equal, False) if name != "ephemeral-storage" else None
@@ -128,16 +138,15 @@ def _want_of(ctx: Ctx, c: Container, name: str) -> Want | None:
     return Want(bound, ctx.data.defaults[name], equal, name == "cpu" and exclusive)
 
 
-def _container(ctx: Ctx, c: Container, by_plugin: frozenset[tuple[str, str]]) -> None:
+def _container(ctx: Ctx, c: Container, wants: Wants, by_plugin: frozenset[tuple[str, str]]) -> None:
     res = obj(c.body, "resources", c.full)
-    requests = obj(res, "requests", (*c.full, "resources"))
-    limits = obj(res, "limits", (*c.full, "resources"))
+    requests = limits = res  # both absent when res is
+    if res:
+        where = (*c.full, "resources")
+        requests, limits = obj(res, "requests", where), obj(res, "limits", where)
     fill_req: Fills = {}
     fill_lim: Fills = {}
-    for name in NAMES:
-        want = _want(ctx, c, name)
-        if want is None:
-            continue
+    for name, want in wants:
         req, lim = requests.get(name), limits.get(name)
         if by_plugin:
             req, lim = _unset_plugin_values(name, want, req, lim, by_plugin)
@@ -147,14 +156,14 @@ def _container(ctx: Ctx, c: Container, by_plugin: frozenset[tuple[str, str]]) ->
             # applied all the same, as in the preview, which writes it.
             for which, pending in (("requests", fill_req), ("limits", fill_lim)):
                 f = pending.get(name)
-                if isinstance(f, Fill) and (which, name) in by_plugin:
-                    ctx.applied(f.rule)
+                if isinstance(f, tuple) and (which, name) in by_plugin:
+                    ctx.applied(f[1])
     fills: Fills = {}
     if fill_req:
         fills["requests"] = fill_req
     if fill_lim:
         fills["limits"] = fill_lim
-    ctx.merge((*c.path, "resources"), fills)
+    ctx.merge(c.body, "resources", fills)
 
 
 def _unset_plugin_values(
@@ -188,9 +197,7 @@ def quantity(name: str, raw: Any) -> int | None:
     return value
 
 
-def _read(ctx: Ctx, c: Container, name: str, which: str, raw: Any) -> int | None:
-    if raw is None:
-        return None
+def _read(ctx: Ctx, c: Container, name: str, which: str, raw: Any) -> int:
     value = quantity(name, raw)
     if value is None or isinstance(raw, bool):
         ctx.deny(
@@ -217,30 +224,34 @@ def _one(
     out: tuple[Fills, Fills],
 ) -> None:
     try:
-        req, lim = _read(ctx, c, name, "requests", req_raw), _read(ctx, c, name, "limits", lim_raw)
+        req = None if req_raw is None else _read(ctx, c, name, "requests", req_raw)
+        lim = None if lim_raw is None else _read(ctx, c, name, "limits", lim_raw)
     except _Skip:
         return
     fill_req, fill_lim = out
     if req is None and lim is None:
         if want.default is not None:
             what = f"{c.label} has no {name} request or limit"
-            rule = f"resources.{name}.default"
-            fill_req[name] = Fill(want.default, rule, what)
-            fill_lim[name] = Fill(want.default, rule, what)
+            rule = _DEFAULT_RULE[name]
+            fill_req[name] = (want.default, rule, what)
+            fill_lim[name] = (want.default, rule, what)
         return
     if req is None:
-        fill_req[name] = Fill(
-            lim_raw, f"resources.{name}.partner", f"{c.label} has no {name} request"
-        )
+        fill_req[name] = (lim_raw, _PARTNER_RULE[name], f"{c.label} has no {name} request")
     elif lim is None:
-        fill_lim[name] = Fill(
-            req_raw, f"resources.{name}.partner", f"{c.label} has no {name} limit"
-        )
-    for which, value, raw in (("requests", req, req_raw), ("limits", lim, lim_raw)):
-        if value is not None:
-            _check_value(ctx, c, name, want, which, value, raw)
-    if req is not None and lim is not None:
-        _check_pair(ctx, c, name, want, req, lim)
+        fill_lim[name] = (req_raw, _PARTNER_RULE[name], f"{c.label} has no {name} limit")
+    if req is not None and not _fits(want, req):
+        _deny_value(ctx, c, name, want, "requests", req, req_raw)
+    if lim is not None and not _fits(want, lim):
+        _deny_value(ctx, c, name, want, "limits", lim, lim_raw)
+    if req is not None and lim is not None and (req > lim or (want.equal and req != lim)):
+        _deny_pair(ctx, c, name, want, req, lim)
+
+
+def _fits(want: Want, value: int) -> bool:
+    if want.whole and value % 1000:
+        return False
+    return want.bound is None or want.bound.contains(value)
 
 
 def _fmt(name: str, value: int) -> str:
@@ -255,7 +266,7 @@ def _range_text(name: str, b: Bound) -> str:
     return f"{lo}..{hi}"
 
 
-def _check_value(
+def _deny_value(
     ctx: Ctx, c: Container, name: str, want: Want, which: str, value: int, raw: Any
 ) -> None:
     path = (*c.path, "resources", which, name)
@@ -277,7 +288,7 @@ def _check_value(
         )
 
 
-def _check_pair(ctx: Ctx, c: Container, name: str, want: Want, req: int, lim: int) -> None:
+def _deny_pair(ctx: Ctx, c: Container, name: str, want: Want, req: int, lim: int) -> None:
     path = (*c.path, "resources")
     t = ctx.tier.name
     if want.equal and req != lim:

@@ -20,36 +20,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.admission.cache import BLOCK_IO
-from compiler.admission.context import Ctx, q
-from compiler.admission.patch import clone
+from compiler.admission.cache import BLOCK_IO, Fragments
+from compiler.admission.context import Ctx, q, seq
+from compiler.admission.patch import Path
 from compiler.model import Spread
 
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 NODE = ("spec", "affinity", "nodeAffinity")
-REQUIRED = (*NODE, "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
-PREFERRED = (*NODE, "preferredDuringSchedulingIgnoredDuringExecution")
+TERMS = (*NODE, REQUIRED, "nodeSelectorTerms")
 ANTI = ("spec", "affinity", "podAntiAffinity")
 SPREAD = ("spec", "topologySpreadConstraints")
 
 
 def apply(ctx: Ctx) -> None:
+    tier, data = ctx.tier, ctx.data
     _priority(ctx)
-    _runtime_class(ctx)
-    _required_nodes(ctx)
-    _merge(ctx, PREFERRED, ctx.data.node_preferences, "scheduling.node-preferred", "preference")
-    _merge(ctx, ("spec", "tolerations"), ctx.data.tolerations, "scheduling.tolerations", None)
+    if tier.runtime_class is not None:
+        _runtime_class(ctx, tier.runtime_class)
+    if data.node_expressions.items:
+        _required_nodes(ctx, data.node_expressions)
+    if data.node_preferences.items:
+        rule = "scheduling.node-preferred"
+        _merge(ctx, NODE, PREFERRED, data.node_preferences, rule, "preference")
+    if data.tolerations.items:
+        _merge(ctx, ("spec",), "tolerations", data.tolerations, "scheduling.tolerations", None)
     labels = ctx.labels
-    for s in ctx.tier.spreads:
+    for s in tier.spreads:
         value = labels.get(s.label)
         if isinstance(value, str):
             _spread(ctx, s, value)
-    if ctx.tier.block_io is not None:
-        _block_io(ctx, ctx.tier.block_io)
+    if tier.block_io is not None:
+        _block_io(ctx, tier.block_io)
 
 
 def _priority(ctx: Ctx) -> None:
     p = ctx.tier.priority
-    spec = ctx.mapping(("spec",))
+    spec = ctx.spec
     name = spec.get("priorityClassName")
     if name not in (None, "", p.class_name):
         subject = f"the pod sets priorityClassName {q(name)}"
@@ -57,14 +64,14 @@ def _priority(ctx: Ctx) -> None:
         ctx.deny("scheduling.priority-class", subject, fix, ("spec", "priorityClassName"))
         return
     what = "the pod has no priorityClassName"
-    ctx.set(("spec", "priorityClassName"), p.class_name, "scheduling.priority-class", what)
+    ctx.put(spec, "priorityClassName", p.class_name, "scheduling.priority-class", what)
     classless = not name
     for key, value in (("priority", p.value), ("preemptionPolicy", ctx.data.preemption_policy)):
         old = spec.get(key)
         if old is None and ctx.template:
             continue  # the Priority plugin fills it when each pod is created
         what = f"the pod's {key} is not its class's ({value})"
-        if not ctx.set(("spec", key), value, "scheduling.priority", what) or old is None:
+        if not ctx.put(spec, key, value, "scheduling.priority", what) or old is None:
             continue
         if classless and _plugin_default(key, old):
             continue  # the Priority plugin's value for a pod without a class: not the user's
@@ -81,57 +88,59 @@ def _plugin_default(key: str, value: object) -> bool:
     return type(value) is type(want) and value == want
 
 
-def _runtime_class(ctx: Ctx) -> None:
-    want = ctx.tier.runtime_class
-    if want is None:
-        return
-    have = ctx.get(("spec", "runtimeClassName"))
+def _runtime_class(ctx: Ctx, want: str) -> None:
+    have = ctx.spec.get("runtimeClassName")
     if have not in (None, "", want):
         subject = f"the pod sets runtimeClassName {q(have)}"
         fix = f"remove it: tier {ctx.tier.name} runs with RuntimeClass {want}"
         ctx.deny("scheduling.runtime-class", subject, fix, ("spec", "runtimeClassName"))
         return
     what = "the pod has no runtimeClassName"
-    ctx.set(("spec", "runtimeClassName"), want, "scheduling.runtime-class", what)
+    ctx.put(ctx.spec, "runtimeClassName", want, "scheduling.runtime-class", what)
 
 
-def _required_nodes(ctx: Ctx) -> None:
-    exprs = ctx.data.node_expressions
-    if not exprs:
-        return
-    terms = ctx.items(REQUIRED)
+def _required_nodes(ctx: Ctx, exprs: Fragments) -> None:
+    terms = ctx.items(TERMS)
     rule = "scheduling.node-required"
     if not terms:
-        term = {"matchExpressions": [clone(e) for e in exprs]}
-        ctx.set(REQUIRED, [term], rule, "the pod may run on any node")
+        term = {"matchExpressions": exprs.fresh()}
+        ctx.set(TERMS, [term], rule, "the pod may run on any node")
         return
     for i, term in enumerate(terms):
         if not isinstance(term, dict):
             continue  # the API server rejects it
-        have = ctx.items((*REQUIRED, i, "matchExpressions"))
-        missing = [e for e in exprs if e not in have]
+        path = (*TERMS, i, "matchExpressions")
+        have = ctx.items(path)
+        missing = [
+            e for e, want in zip(exprs.fresh(), exprs.items, strict=True) if want not in have
+        ]
         what = f"node selector term {i} lets the pod run outside the tier's nodes"
         if not have:
-            ctx.set((*REQUIRED, i, "matchExpressions"), [clone(e) for e in missing], rule, what)
+            ctx.set(path, missing, rule, what)
             continue
         for e in missing:
-            ctx.append((*REQUIRED, i, "matchExpressions"), clone(e), rule, what)
+            ctx.append(path, e, rule, what)
 
 
 def _merge(
-    ctx: Ctx, path: tuple[str, ...], wanted: tuple[dict[str, Any], ...], rule: str, key: str | None
+    ctx: Ctx, where: Path, field: str, wanted: Fragments, rule: str, key: str | None
 ) -> None:
-    """Append each wanted item unless an equal one (or one with an equal `key`) is there."""
-    if not wanted:
-        return
-    have = ctx.items(path)
-    seen = [h.get(key) if key and isinstance(h, dict) else h for h in have]
-    what = f"the pod lacks the tier's {path[-1]} entry"
-    add = [
-        (clone(item), rule, what) for item in wanted if (item.get(key) if key else item) not in seen
-    ]
-    if add:  # in one walk: the same operations as one append each
-        ctx.extend(path, add)
+    """Append each wanted item to the list `field` of the object at `where`, unless an equal
+    one (or one with an equal `key`) is there."""
+    parent = ctx.node(where)
+    have = seq(parent, field, ctx.ed.path_of(parent)) if parent is not None else []
+    add = wanted.fresh()
+    if have:
+        seen = [h.get(key) if key and isinstance(h, dict) else h for h in have]
+        add = [
+            a
+            for a, w in zip(add, wanted.items, strict=True)
+            if (w.get(key) if key else w) not in seen
+        ]
+        if not add:
+            return
+    what = f"the pod lacks the tier's {field} entry"
+    _append(ctx, parent, where, field, [(item, rule, what) for item in add])
 
 
 def _spread(ctx: Ctx, s: Spread, value: str) -> None:
@@ -139,12 +148,9 @@ def _spread(ctx: Ctx, s: Spread, value: str) -> None:
     if s.kind == "anti-affinity":
         term = {"labelSelector": selector, "topologyKey": s.topology_key}
         if s.hard:
-            path = (*ANTI, "requiredDuringSchedulingIgnoredDuringExecution")
-            _merge(ctx, path, (term,), "scheduling.anti-affinity", None)
+            _add_term(ctx, REQUIRED, term, term)
         else:
-            path = (*ANTI, "preferredDuringSchedulingIgnoredDuringExecution")
-            item = {"weight": 100, "podAffinityTerm": term}
-            _merge(ctx, path, (item,), "scheduling.anti-affinity", "podAffinityTerm")
+            _add_term(ctx, PREFERRED, {"weight": 100, "podAffinityTerm": term}, term)
         return
     mode = "DoNotSchedule" if s.hard else "ScheduleAnyway"
     want = {
@@ -163,6 +169,34 @@ def _spread(ctx: Ctx, s: Spread, value: str) -> None:
             _spread_clash(ctx, s, i)
             return
     ctx.append(SPREAD, want, "scheduling.spread", f"the pod does not spread by {s.label}")
+
+
+def _add_term(ctx: Ctx, field: str, item: dict[str, Any], term: dict[str, Any]) -> None:
+    """Append an anti-affinity item (built for this pod) unless the pod has one with its
+    term (a preferred item holds it in podAffinityTerm; a required item is the term)."""
+    parent = ctx.node(ANTI)
+    have = seq(parent, field, ctx.ed.path_of(parent)) if parent is not None else []
+    preferred = item is not term
+    for h in have:
+        if (h.get("podAffinityTerm") if preferred and isinstance(h, dict) else h) == term:
+            return
+    what = f"the pod lacks the tier's {field} entry"
+    _append(ctx, parent, ANTI, field, [(item, "scheduling.anti-affinity", what)])
+
+
+def _append(
+    ctx: Ctx,
+    parent: dict[str, Any] | None,
+    where: Path,
+    field: str,
+    items: list[tuple[Any, str, str]],
+) -> None:
+    """Append to the list `field` of parent, the owned object at `where` (None when absent:
+    the first item then creates it, with the list)."""
+    if parent is not None:
+        ctx.add(parent, field, items)
+    else:
+        ctx.extend((*where, field), items)
 
 
 def _spread_clash(ctx: Ctx, s: Spread, index: int) -> None:

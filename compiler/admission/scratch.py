@@ -14,7 +14,6 @@ import posixpath
 from typing import Any
 
 from compiler.admission.context import Ctx, q, seq
-from compiler.admission.patch import clone
 
 VOLUMES = ("spec", "volumes")
 
@@ -41,9 +40,9 @@ def apply(ctx: Ctx) -> None:
     used: set[str] = set()
     for c in ctx.containers():
         mounts = seq(c.body, "volumeMounts", c.full)
-        used.update(
-            n for m in mounts if isinstance(m, dict) and isinstance(n := m.get("name"), str)
-        )
+        for m in mounts:
+            if isinstance(m, dict) and isinstance(n := m.get("name"), str):
+                used.add(n)
         if c.mesh or not _read_only(c.body):
             continue
         add = []
@@ -58,26 +57,35 @@ def apply(ctx: Ctx) -> None:
                     f"hermetic: {c.label} mounts its own volume at {d.path}; tier scratch not added"
                 )
         if add:
-            ctx.extend((*c.path, "volumeMounts"), add)
+            ctx.add(c.body, "volumeMounts", add)
     _volumes(ctx, used)
 
 
 def _volumes(ctx: Ctx, used: set[str]) -> None:
-    volumes = ctx.items(VOLUMES)
-    add = []  # appended in one walk: the same operations as one append each
-    for d, want in zip(ctx.tier.scratch, ctx.data.scratch_volumes, strict=True):
+    volumes = seq(ctx.spec, "volumes", ctx.spec_path)
+    scratch, wanted = ctx.tier.scratch, ctx.data.scratch_volumes
+    missing = []  # indexes of the tier's scratch directories
+    for i, d in enumerate(scratch):
         if d.volume not in used:
             continue
-        index = next(
-            (i for i, v in enumerate(volumes) if isinstance(v, dict) and v.get("name") == d.volume),
-            None,
-        )
+        index = _named(volumes, d.volume)
         if index is None:
-            what = f"the pod has no scratch volume for {d.path}"
-            add.append((clone(want), "scratch.volume", what))
-        elif volumes[index] != want:
+            missing.append(i)
+        elif volumes[index] != wanted.items[i]:
             subject = f"volume {q(d.volume)} is not the tier's scratch volume"
             fix = f"rename it: tier {ctx.tier.name} reserves the name for its {d.path} scratch"
             ctx.deny("scratch.clash", subject, fix, (*VOLUMES, index))
-    if add:
-        ctx.extend(VOLUMES, add)
+    if missing:  # appended in one walk: the same operations as one append each
+        fresh = wanted.fresh()
+        add = [
+            (fresh[i], "scratch.volume", f"the pod has no scratch volume for {scratch[i].path}")
+            for i in missing
+        ]
+        ctx.add(ctx.spec, "volumes", add)
+
+
+def _named(volumes: list[Any], name: str) -> int | None:
+    for i, v in enumerate(volumes):
+        if isinstance(v, dict) and v.get("name") == name:
+            return i
+    return None

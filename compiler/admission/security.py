@@ -27,21 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.admission import pss
-from compiler.admission.context import (
-    APP,
-    EPHEMERAL,
-    INIT,
-    Container,
-    Ctx,
-    Fill,
-    Fills,
-    obj,
-    q,
-    seq,
-)
+from compiler.admission.context import Container, Ctx, Fills, obj, q, seq
 from compiler.admission.patch import Path
 
-SPEC, POD_SC = ("spec",), ("spec", "securityContext")
+POD_SC = ("spec", "securityContext")
 
 
 def _in(value: Any, allowed: frozenset[str]) -> bool:
@@ -59,19 +48,19 @@ def _deny(ctx: Ctx, rule: str, subject: str, change: str, path: Path) -> None:
 
 def apply(ctx: Ctx) -> None:
     restricted = ctx.tier.security != "baseline"
-    spec = ctx.mapping(SPEC)
-    base = ctx.ed.base
-    if restricted and obj(spec, "os", (*base, *SPEC)).get("name") == "windows":
+    spec, where = ctx.spec, ctx.spec_path
+    if restricted and obj(spec, "os", where).get("name") == "windows":
         _deny(ctx, "security.windows", "the pod runs on Windows", "run it on Linux", ("spec", "os"))
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(key) is True:
             subject = f"the pod sets {key}: true"
             _deny(ctx, "security.host-namespaces", subject, "remove it", ("spec", key))
-    _volumes(ctx, seq(spec, "volumes", (*base, *SPEC)), restricted)
-    _pod_context(ctx, obj(spec, "securityContext", (*base, *SPEC)), restricted)
-    _apparmor_annotations(ctx)
+    _volumes(ctx, seq(spec, "volumes", where), restricted)
+    _pod_context(ctx, obj(spec, "securityContext", where), restricted)
+    if ctx.annotations:
+        _apparmor_annotations(ctx)
     unmask_ok = spec.get("hostUsers") is False
-    for c in ctx.containers(APP, INIT, EPHEMERAL):
+    for c in ctx.containers(ephemeral=True):
         _container(ctx, c, restricted, unmask_ok)
     if ctx.tier.security == "strict":
         _strict_pod(ctx, spec)
@@ -94,23 +83,29 @@ def _volumes(ctx: Ctx, volumes: list[Any], restricted: bool) -> None:
 
 
 def _pod_context(ctx: Ctx, sc: dict[str, Any], restricted: bool) -> None:
-    full = (*ctx.ed.base, *POD_SC)
-    _common(ctx, sc, POD_SC, full, "the pod")
-    names = [s.get("name") for s in seq(sc, "sysctls", full) if isinstance(s, dict)]
+    if sc:
+        full = (*ctx.spec_path, "securityContext")
+        _common(ctx, sc, POD_SC, full, "the pod")
+        _sysctls(ctx, seq(sc, "sysctls", full))
+        if restricted:
+            _non_root(ctx, sc, POD_SC, "the pod")
+    if not restricted:
+        return
+    fills: Fills = {}
+    if sc.get("runAsNonRoot") is None:
+        fills["runAsNonRoot"] = (True, "security.run-as-non-root", "the pod may run as root")
+    if sc.get("seccompProfile") is None:
+        what = "the pod sets no seccomp profile"
+        fills["seccompProfile"] = ({"type": "RuntimeDefault"}, "security.seccomp", what)
+    ctx.merge(ctx.spec, "securityContext", fills)
+
+
+def _sysctls(ctx: Ctx, sysctls: list[Any]) -> None:
+    names = [s.get("name") for s in sysctls if isinstance(s, dict)]
     unsafe = [n for n in names if not _in(n, pss.SAFE_SYSCTLS)]
     if unsafe:
         subject = f"the pod sets sysctls {', '.join(q(n) for n in unsafe)}"
         _deny(ctx, "security.sysctls", subject, "remove them", (*POD_SC, "sysctls"))
-    if not restricted:
-        return
-    _non_root(ctx, sc, POD_SC, "the pod")
-    fills: Fills = {}
-    if sc.get("runAsNonRoot") is None:
-        fills["runAsNonRoot"] = Fill(True, "security.run-as-non-root", "the pod may run as root")
-    if sc.get("seccompProfile") is None:
-        what = "the pod sets no seccomp profile"
-        fills["seccompProfile"] = Fill({"type": "RuntimeDefault"}, "security.seccomp", what)
-    ctx.merge(POD_SC, fills)
 
 
 def _non_root(ctx: Ctx, sc: dict[str, Any], path: Path, who: str) -> None:
@@ -123,9 +118,7 @@ def _non_root(ctx: Ctx, sc: dict[str, Any], path: Path, who: str) -> None:
 
 
 def _common(ctx: Ctx, sc: dict[str, Any], path: Path, full: Path, who: str) -> None:
-    """Checks shared by the pod's and each container's securityContext."""
-    if not sc:
-        return
+    """Checks shared by the pod's and each container's (non-empty) securityContext."""
     seccomp = obj(sc, "seccompProfile", full)
     if seccomp.get("type") == "Unconfined" or (seccomp and "type" not in seccomp):
         what = f"{who} sets seccompProfile {q(seccomp)}"
@@ -162,8 +155,13 @@ def _apparmor_annotations(ctx: Ctx) -> None:
 
 
 def _container(ctx: Ctx, c: Container, restricted: bool, unmask_ok: bool) -> None:
-    path, full = (*c.path, "securityContext"), (*c.full, "securityContext")
     sc = obj(c.body, "securityContext", c.full)
+    if not sc:  # nothing to check; restricted levels fill it
+        _ports_and_probes(ctx, c)
+        if restricted:
+            _restricted(ctx, c, sc, [])
+        return
+    path, full = (*c.path, "securityContext"), (*c.full, "securityContext")
     caps = obj(sc, "capabilities", full)
     if sc.get("privileged") is True:
         subject = f"{c.label} sets privileged: true"
@@ -181,7 +179,8 @@ def _container(ctx: Ctx, c: Container, restricted: bool, unmask_ok: bool) -> Non
 
 def _restricted(ctx: Ctx, c: Container, sc: dict[str, Any], drop: list[Any]) -> None:
     path = (*c.path, "securityContext")
-    _non_root(ctx, sc, path, c.label)
+    if sc:
+        _non_root(ctx, sc, path, c.label)
     fills: Fills = {}
     ape = sc.get("allowPrivilegeEscalation")
     if ape is True:
@@ -190,7 +189,7 @@ def _restricted(ctx: Ctx, c: Container, sc: dict[str, Any], drop: list[Any]) -> 
         _deny(ctx, "security.privilege-escalation", what, fix, (*path, "allowPrivilegeEscalation"))
     elif ape is None:
         what = f"{c.label} does not forbid privilege escalation"
-        fills["allowPrivilegeEscalation"] = Fill(False, "security.privilege-escalation", what)
+        fills["allowPrivilegeEscalation"] = (False, "security.privilege-escalation", what)
     if ctx.tier.security == "strict":
         _read_only(ctx, c, sc, fills)
     if "ALL" not in drop:
@@ -198,8 +197,8 @@ def _restricted(ctx: Ctx, c: Container, sc: dict[str, Any], drop: list[Any]) -> 
         if drop:
             ctx.append((*path, "capabilities", "drop"), "ALL", "security.capabilities.drop", what)
         else:
-            fills["capabilities"] = {"drop": Fill(["ALL"], "security.capabilities.drop", what)}
-    ctx.merge(path, fills)
+            fills["capabilities"] = {"drop": (["ALL"], "security.capabilities.drop", what)}
+    ctx.merge(c.body, "securityContext", fills)
 
 
 def _read_only(ctx: Ctx, c: Container, sc: dict[str, Any], fills: Fills) -> None:
@@ -211,7 +210,7 @@ def _read_only(ctx: Ctx, c: Container, sc: dict[str, Any], fills: Fills) -> None
         _deny(ctx, "security.read-only-root", what, fix, path)
     elif ro is None:
         what = f"{c.label} has a writable root filesystem"
-        fills["readOnlyRootFilesystem"] = Fill(True, "security.read-only-root", what)
+        fills["readOnlyRootFilesystem"] = (True, "security.read-only-root", what)
 
 
 def _capabilities(ctx: Ctx, c: Container, added: list[Any], restricted: bool) -> None:
@@ -225,13 +224,13 @@ def _capabilities(ctx: Ctx, c: Container, added: list[Any], restricted: bool) ->
 
 
 def _ports_and_probes(ctx: Ctx, c: Container) -> None:
-    for i, port in enumerate(seq(c.body, "ports", c.full)):
+    body = c.body
+    for i, port in enumerate(seq(body, "ports", c.full)):
         if isinstance(port, dict) and port.get("hostPort") not in (None, 0):
             what = f"{c.label} sets hostPort {q(port.get('hostPort'))}"
             fix = "remove it; use a Service"
             _deny(ctx, "security.host-port", what, fix, (*c.path, "ports", i, "hostPort"))
-    body = c.body
-    if not pss.HANDLER_KEYS.intersection(body):
+    if pss.HANDLER_KEYS.isdisjoint(body):
         return
     handlers: list[tuple[str, Path, Any]] = [(p, (*c.path, p), body.get(p)) for p in pss.PROBES]
     hooks = body.get("lifecycle")
@@ -254,7 +253,7 @@ def _strict_pod(ctx: Ctx, spec: dict[str, Any]) -> None:
         _deny(ctx, "security.host-users", what, "remove it", ("spec", "hostUsers"))
     elif spec.get("hostUsers") is None:
         what = "the pod shares the host's user ids"
-        ctx.set(("spec", "hostUsers"), False, "security.host-users", what)
+        ctx.put(spec, "hostUsers", False, "security.host-users", what)
     token = spec.get("automountServiceAccountToken")
     if token is True:
         what = "the pod sets automountServiceAccountToken: true"
@@ -263,7 +262,7 @@ def _strict_pod(ctx: Ctx, spec: dict[str, Any]) -> None:
         _deny(ctx, "security.automount-token", what, fix, path)
     elif token is None:
         what = "the pod mounts a service-account token"
-        ctx.set(("spec", "automountServiceAccountToken"), False, "security.automount-token", what)
+        ctx.put(spec, "automountServiceAccountToken", False, "security.automount-token", what)
     if token is not True:
         _unmount_token(ctx)
 
@@ -331,12 +330,14 @@ def _plugin_namespace(d: Any) -> bool:
 
 def _unmount_token(ctx: Ctx) -> None:
     """Remove the ServiceAccount plugin's token volume and its mounts (see the docstring)."""
-    volumes = ctx.items(("spec", "volumes"))
+    volumes = seq(ctx.spec, "volumes", ctx.spec_path)
+    if not volumes:
+        return
     tokens = {v["name"] for v in volumes if plugin_token_volume(v)}
     if not tokens:
         return
     rule = "security.automount-token"
-    for c in ctx.containers(APP, INIT, EPHEMERAL):
+    for c in ctx.containers(ephemeral=True):
         mounts = seq(c.body, "volumeMounts", c.full)
         drop = []
         for i, m in enumerate(mounts):

@@ -22,17 +22,6 @@ import hashlib
 from compiler.admission.context import Ctx, q, seq
 from compiler.labels import SEED
 
-ANNOTATION = ("metadata", "annotations", SEED)
-
-
-class Seed:
-    """The outcome of the seed pass: a value to propagate, or nothing to do."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
 
 def derive(namespace: str, name: str, uid: str) -> str:
     digest = hashlib.sha256(f"{namespace}\x00{name}\x00{uid}".encode()).digest()
@@ -43,7 +32,7 @@ def _carried(ctx: Ctx) -> tuple[set[str], bool]:
     """The literal seed values the pod carries, and whether a container reads one from elsewhere."""
     values: set[str] = set()
     opaque = False
-    annotation = ctx.get(ANNOTATION)
+    annotation = ctx.annotations.get(SEED)
     if isinstance(annotation, str) and annotation:
         values.add(annotation)
     for c in ctx.containers():
@@ -56,35 +45,36 @@ def _carried(ctx: Ctx) -> tuple[set[str], bool]:
     return values, opaque
 
 
-def apply(ctx: Ctx) -> Seed:
+def apply(ctx: Ctx) -> str | None:
+    """The seed to record in every container, if any."""
     tier = ctx.tier
     if tier.seed == "off":
-        return Seed(None)
+        return None
     values, opaque = _carried(ctx)
     if len(values) > 1:
         seeds = ", ".join(q(v) for v in sorted(values))
         fix = f"use one seed in env {tier.seed_env} and annotation {SEED}"
         ctx.deny("seed.conflict", f"the pod carries different seeds ({seeds})", fix)
-        return Seed(None)
+        return None
     if values:
         (value,) = values
         return _record(ctx, value, "seed.record")
     if opaque:
-        return Seed(None)
+        return None
     if tier.seed == "required":
         fix = (
             f"set env {tier.seed_env} on the containers or annotation {SEED}: tier {tier.name} "
             "requires reproducible backtests"
         )
         ctx.deny("seed.required", "the pod carries no seed", fix, ("metadata", "annotations"))
-        return Seed(None)
+        return None
     if ctx.template:
-        return Seed(None)
+        return None
     meta = ctx.mapping(("metadata",))
     name = meta.get("name") or meta.get("generateName") or ""
     return _record(ctx, derive(ctx.namespace, str(name), ctx.uid), "seed.inject")
 
 
-def _record(ctx: Ctx, value: str, rule: str) -> Seed:
+def _record(ctx: Ctx, value: str, rule: str) -> str:
     ctx.put_meta("annotations", SEED, value, rule, f"the pod's seed is not recorded in {SEED}")
-    return Seed(value)
+    return value
