@@ -17,6 +17,7 @@ instead of at the policy's Service, e.g. for a webhook that runs outside the clu
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -168,7 +169,7 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
     the same bytes as rendering every object, a fraction of the work.
     """
     out = {"bundle.json": bundle.dumps(doc)}
-    if fmt != "yaml" or not plan.stampable:
+    if fmt != "yaml":
         groups: dict[str, list[Obj]] = {}
         for obj in plan.generated().objects:
             groups.setdefault(_file_of(plan.policy, obj), []).append(obj)
@@ -176,9 +177,10 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
             items = sorted(groups[name], key=lambda o: o["metadata"].get("namespace", ""))
             out[f"manifests/{name}.{fmt}"] = dump(items, fmt)
         return out
-    # (file, namespace, sequence) -> one document's YAML, the sequence being the order of
+    # file -> (namespace, sequence, one document's YAML), the sequence being the order of
     # `generate_all`
-    docs: list[tuple[str, str, int, str]] = []
+    files: dict[str, list[tuple[str, int, str]]] = {}
+    seq = itertools.count()
     stencils: dict[bytes, yamlblock.Stencil] = {}
 
     def stencil(obj: Obj) -> yamlblock.Stencil:
@@ -194,9 +196,9 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
     for step in plan.steps:
         if step.generated is not None:
             for obj in step.generated.objects:
+                docs = files.setdefault(_file_of(plan.policy, obj), [])
                 key = obj["metadata"].get("namespace", "")
-                text = yamlblock.dump_all([obj])
-                docs.append((_file_of(plan.policy, obj), key, len(docs), text))
+                docs.append((key, next(seq), yamlblock.dump_all([obj])))
             continue
         for tt in plan.tenants:
             if not tt.namespaces:
@@ -205,16 +207,11 @@ def render(plan: Plan, doc: dict[str, Any], fmt: str) -> dict[str, str]:
                 fill = stencil(obj).fill
                 where = obj["metadata"].get("namespace")
                 if obj["kind"] in _CLUSTER_FILES or where != PLACEHOLDER:
-                    file = _file_of(plan.policy, obj)
-                    for ns in tt.namespaces:
-                        docs.append((file, where or "", len(docs), fill(ns)))
+                    docs = files.setdefault(_file_of(plan.policy, obj), [])
+                    docs.extend((where or "", next(seq), fill(ns)) for ns in tt.namespaces)
                 else:
-                    file = f"tenants/{tt.tenant.name}"
-                    for ns in tt.namespaces:
-                        docs.append((file, ns, len(docs), fill(ns)))
-    files: dict[str, list[tuple[str, int, str]]] = {}
-    for file, key, seq, text in docs:
-        files.setdefault(file, []).append((key, seq, text))
+                    docs = files.setdefault(_tenant_file(tt.tenant.name), [])
+                    docs.extend((ns, next(seq), fill(ns)) for ns in tt.namespaces)
     for name in sorted(files):
         out[f"manifests/{name}.yaml"] = "".join(text for _, _, text in sorted(files[name]))
     return out
@@ -225,7 +222,11 @@ def _file_of(policy: CompiledPolicy, obj: dict[str, Any]) -> str:
         return _CLUSTER_FILES[obj["kind"]]
     namespace = obj["metadata"].get("namespace")
     tenant = policy.tenant_for_namespace(namespace) if namespace else None
-    return f"tenants/{tenant.name}" if tenant else "other"
+    return _tenant_file(tenant.name) if tenant else "other"
+
+
+def _tenant_file(tenant: str) -> str:
+    return f"tenants/{tenant}"
 
 
 def dump(objects: Sequence[dict[str, Any]], fmt: str) -> str:

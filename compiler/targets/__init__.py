@@ -98,5 +98,4 @@ def plan(policy: CompiledPolicy, options: Options | None = None) -> Plan:
 
 def generate(policy: CompiledPolicy, options: Options | None = None) -> Generated:
     """Run every target in order (see `compiler.build.generate_all`)."""
-    with paused_gc():
-        return plan(policy, options).generated()
+    return plan(policy, options).generated()

@@ -12,7 +12,8 @@ every target to this over every golden policy: stamping gives exactly the object
 order and the diagnostics of running the targets namespace by namespace.
 
 The one way stamping could differ is a policy whose own strings contain the placeholder:
-a policy with `{{` in any string is generated namespace by namespace instead (`stampable`).
+for a policy with `{{` in any string (`stampable` false), each namespaced target is run
+namespace by namespace as well, and its steps hold that output like a cluster-scoped one.
 """
 
 from __future__ import annotations
@@ -70,16 +71,16 @@ class TenantTemplates:
     namespaces: tuple[str, ...]
     templates: dict[str, Template]
 
-    def objects(self, targets: tuple[str, ...] | None = None) -> list[Obj]:
-        """The objects at `PLACEHOLDER` of the given targets (all by default), in order."""
-        names = self.templates if targets is None else targets
-        return [o for name in names for o in self.templates[name].objects]
+    def objects(self, targets: tuple[str, ...]) -> list[Obj]:
+        """The objects at `PLACEHOLDER` of the given targets, in order."""
+        return [o for name in targets for o in self.templates[name].objects]
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One target in output order: a cluster-scoped one with what it generated, or a
-    namespaced one (`generated` None) whose objects are in the tenants' templates."""
+    """One target in output order, with what it generated; or, for a namespaced target
+    whose objects are the tenants' templates stamped, `generated` None. `fn` is a
+    namespaced target's per-namespace function."""
 
     name: str
     generated: Generated | None
@@ -91,7 +92,6 @@ class Plan:
     """Every target's output for a policy, with namespaced targets kept as templates."""
 
     policy: CompiledPolicy
-    options: Options
     steps: tuple[Step, ...]
     tenants: tuple[TenantTemplates, ...]
     stampable: bool
@@ -103,8 +103,6 @@ class Plan:
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """The diagnostics of `generated()`, without making its objects."""
-        if not self.stampable:
-            return self.generated().diagnostics
         seen: dict[Diagnostic, None] = {}
         for step in self.steps:
             if step.generated is not None:
@@ -117,33 +115,25 @@ class Plan:
 
     def count(self) -> int:
         """How many objects `generated()` holds, without making them."""
-        cluster = sum(len(s.generated.objects) for s in self.steps if s.generated is not None)
-        if not self.stampable:
-            return cluster + sum(
-                len(PerNamespace(s.fn, self.options).generate(self.policy).objects)
-                for s in self.steps
-                if s.fn is not None
+        return sum(
+            len(step.generated.objects)
+            if step.generated is not None
+            else sum(
+                len(tt.namespaces) * len(tt.templates[step.name].objects) for tt in self.tenants
             )
-        return cluster + sum(
-            len(tt.namespaces) * len(tt.templates[s.name].objects)
-            for s in self.steps
-            if s.generated is None
-            for tt in self.tenants
+            for step in self.steps
         )
 
     def _parts(self) -> Iterator[Generated]:
         for step in self.steps:
             if step.generated is not None:
                 yield step.generated
-            elif not self.stampable:
-                assert step.fn is not None
-                yield PerNamespace(step.fn, self.options).generate(self.policy)
-            else:
-                for tt in self.tenants:
-                    if tt.namespaces:
-                        template = tt.templates[step.name]
-                        objects = [o for ns in tt.namespaces for o in template.stamp(ns)]
-                        yield Generated(tuple(objects), template.diagnostics)
+                continue
+            for tt in self.tenants:
+                if tt.namespaces:
+                    template = tt.templates[step.name]
+                    objects = [o for ns in tt.namespaces for o in template.stamp(ns)]
+                    yield Generated(tuple(objects), template.diagnostics)
 
 
 def stampable(policy: CompiledPolicy) -> bool:
@@ -152,15 +142,17 @@ def stampable(policy: CompiledPolicy) -> bool:
 
 
 def plan(policy: CompiledPolicy, targets: dict[str, Target], options: Options) -> Plan:
-    """Run the cluster-scoped targets, and each namespaced one once per tenant."""
+    """Run the cluster-scoped targets, and each namespaced one once per tenant (and, for a
+    policy that is not `stampable`, namespace by namespace too)."""
     owned: dict[str, list[str]] = {t.name: [] for t in policy.tenants}
     for t, ns in tenant_namespaces(policy, options.known):
         owned[t.name].append(ns)
+    exact = stampable(policy)
     steps: list[Step] = []
     namespaced: dict[str, NamespaceFn] = {}
     for name, target in targets.items():
         if isinstance(target, PerNamespace):
-            steps.append(Step(name, None, target.fn))
+            steps.append(Step(name, None if exact else target.generate(policy), target.fn))
             namespaced[name] = target.fn
         else:
             steps.append(Step(name, target.generate(policy), None))
@@ -175,4 +167,4 @@ def plan(policy: CompiledPolicy, targets: dict[str, Target], options: Options) -
         )
         for t in policy.tenants
     )
-    return Plan(policy, options, tuple(steps), tenants, stampable(policy))
+    return Plan(policy, tuple(steps), tenants, exact)
