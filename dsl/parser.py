@@ -27,6 +27,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal, NamedTuple
 
 from lark import Lark, Token, Transformer
@@ -289,20 +290,15 @@ def _on_comment(tok: Token) -> Token:
     return tok
 
 
-_PARSER: Lark | None = None
-
-
+@cache
 def _parser() -> Lark:
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = Lark(
-            GRAMMAR,
-            parser="lalr",
-            lexer="contextual",
-            transformer=_Build(),
-            lexer_callbacks={"COMMENT": _on_comment},
-        )
-    return _PARSER
+    return Lark(
+        GRAMMAR,
+        parser="lalr",
+        lexer="contextual",
+        transformer=_Build(),
+        lexer_callbacks={"COMMENT": _on_comment},
+    )
 
 
 # --- the statement grammar --------------------------------------------------------------
@@ -463,16 +459,9 @@ class _BuildStatements(Transformer[Token, object]):
         return items
 
 
-_STATEMENT_PARSER: Lark | None = None
-
-
+@cache
 def _statement_parser() -> Lark:
-    global _STATEMENT_PARSER
-    if _STATEMENT_PARSER is None:
-        _STATEMENT_PARSER = Lark(
-            _STATEMENTS, parser="lalr", lexer=_StatementLexer, transformer=_BuildStatements()
-        )
-    return _STATEMENT_PARSER
+    return Lark(_STATEMENTS, parser="lalr", lexer=_StatementLexer, transformer=_BuildStatements())
 
 
 # Named messages for the mistakes people make, matched against lark's parser state

@@ -77,12 +77,10 @@ class Args:
         raise self.misfit(f"`{self.keyword}` expects {what}, found {self._describe()}")
 
     def choice(self, what: str, options: Sequence[str]) -> ast.Value:
+        found = self.maybe(*options)
+        if found is not None:
+            return found
         i = self.i
-        if i < len(self.items):
-            kind, text, path, line, column, end_column = self.items[i]
-            if kind == "word" and text in options:
-                self.i = i + 1
-                return _new(ast.Value, (text, path, line, column, end_column, False))
         v = self.value(what)
         if v.text not in options or v.quoted:
             self.i = i
