@@ -7,7 +7,11 @@ RUNDIR := .run
 
 .PHONY: run test bench lint-code e2e clean
 
-$(STAMP): pyproject.toml
+# The admission path is compiled with mypyc (setup.py) into extension modules beside its
+# sources, which take precedence over them: any change to a source rebuilds them.
+ADMISSION := $(wildcard compiler/admission/*.py)
+
+$(STAMP): pyproject.toml setup.py $(ADMISSION)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -26,8 +30,8 @@ run: $(STAMP)
 	$(BIN)/hermetic serve --policy policies/ --cert $(RUNDIR)/certs/tls.crt --key $(RUNDIR)/certs/tls.key --host 127.0.0.1 --port 8443
 
 lint-code: $(STAMP)
-	$(BIN)/ruff check dsl compiler webhook certs cli tests bench
-	$(BIN)/ruff format --check dsl compiler webhook certs cli tests bench
+	$(BIN)/ruff check dsl compiler webhook certs cli tests bench setup.py
+	$(BIN)/ruff format --check dsl compiler webhook certs cli tests bench setup.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -39,4 +43,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(RUNDIR) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RUNDIR) .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis build
+	rm -f compiler/admission/*.so *__mypyc*.so

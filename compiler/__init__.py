@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from compiler import native
 from compiler.check import check
 from compiler.model import CompiledPolicy
 from dsl import Diagnostic, Source, parse_sources, read_sources
@@ -20,6 +21,9 @@ from dsl.gc import paused_gc
 CAUSED_BY_A_MISSING_FILE = frozenset(
     {"E012", "E013", "E014", "E015", "E019", "E024", "E034", "E045", "E051", "W025", "W060", "W061"}
 )
+
+# Before anything imports compiler.admission (nothing above does): its source or its build.
+native.honour_environment()
 
 __all__ = ["CompiledPolicy", "Loaded", "check", "load", "load_sources"]
 

@@ -437,6 +437,17 @@ def test_dockerfile_builds_a_wheel_then_installs_it_into_a_venv() -> None:
     assert copies and all(a.startswith("--from=") for a in copies)
 
 
+def test_dockerfile_ships_the_compiled_admission_path() -> None:
+    build = stages()[0]
+    copied = " ".join(a for i, a in build if i == "COPY")
+    assert "setup.py" in copied.split()  # the build that compiles compiler/admission
+    runs = " ".join(a for i, a in build if i == "RUN")
+    assert "gcc" in runs  # the build stage's C compiler; the final stage has none
+    assert "native.compiled()" in runs  # the image build fails on a pure-Python install
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "**/*.so" in ignored  # a developer's in-place build never enters the image
+
+
 def test_dockerfile_runs_non_root_on_a_read_only_root() -> None:
     final = stages()[-1]
     users = [a for i, a in final if i == "USER"]

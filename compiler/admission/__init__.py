@@ -40,7 +40,7 @@ __all__ = ["RULES", "Decision", "mutate", "validate"]
 
 
 def mutate(
-    obj: dict[str, Any],
+    obj: Any,
     policy: CompiledPolicy,
     *,
     namespace: str,
@@ -75,7 +75,7 @@ def mutate(
         return _internal(exc)
 
 
-def validate(obj: dict[str, Any], policy: CompiledPolicy, *, namespace: str) -> Decision:
+def validate(obj: Any, policy: CompiledPolicy, *, namespace: str) -> Decision:
     """Re-check an object after every mutating webhook; never patches.
 
     A Pod is final: denies what `mutate` would deny, what a guarantee rule would still

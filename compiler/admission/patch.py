@@ -286,7 +286,7 @@ class Editor:
         """Walk along full as far as it exists, owning each dict and list on the way: (the
         value reached, how many keys of full lead to it). _Clash on a type clash."""
         owned = self._where
-        node = self.root
+        node: Any = self.root
         if id(node) not in owned:
             node = self.root = node.copy()
             owned[id(node)] = ""
