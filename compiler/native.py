@@ -77,8 +77,11 @@ def built() -> list[Path]:
 
 
 def stale() -> list[str]:
-    """The modules whose source changed after they were compiled (in a source checkout with
-    compiled modules built in place): those would run old code."""
+    """The modules whose source changed after they were compiled in place, in a source
+    checkout (setup.py beside the packages): those would run old code. An installed wheel
+    has no such problem, and its files' times say nothing (pip writes them in any order)."""
+    if not (DIRECTORY.parents[1] / "setup.py").is_file():
+        return []
     out = []
     for ext in built():
         source = DIRECTORY / (ext.name.split(".", 1)[0] + ".py")

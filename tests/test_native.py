@@ -14,6 +14,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import tomllib
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,8 @@ def test_the_source_switch_loads_python_files(tmp_path: Path) -> None:
 
 
 def test_stale_names_a_source_newer_than_its_build(tmp_path: Path, monkeypatch: Any) -> None:
-    folder = tmp_path / "admission"
-    folder.mkdir()
+    folder = tmp_path / "compiler" / "admission"
+    folder.mkdir(parents=True)
     suffix = EXTENSION_SUFFIXES[0]
     for name, source_newer in (("engine", True), ("patch", False)):
         ext, source = folder / f"{name}{suffix}", folder / f"{name}.py"
@@ -160,5 +161,17 @@ def test_stale_names_a_source_newer_than_its_build(tmp_path: Path, monkeypatch: 
         os.utime(older, (1_000_000, 1_000_000))
         os.utime(newer, (2_000_000, 2_000_000))
     monkeypatch.setattr(native, "DIRECTORY", folder)
-    assert native.stale() == ["engine.py"]
     assert [p.name for p in native.built()] == [f"engine{suffix}", f"patch{suffix}"]
+    assert native.stale() == []  # installed (no setup.py): file times mean nothing
+    (tmp_path / "setup.py").write_text("")
+    assert native.stale() == ["engine.py"]  # a source checkout
+
+
+def test_the_build_compiles_with_the_mypy_that_checks_the_code() -> None:
+    # mypyc is part of mypy: the compiled code must come from the checker `make test` runs.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    build = [r for r in project["build-system"]["requires"] if r.startswith("mypy")]
+    checks = [
+        r for r in project["project"]["optional-dependencies"]["test"] if r.startswith("mypy")
+    ]
+    assert build == checks and build[0].startswith("mypy==")

@@ -16,6 +16,7 @@ import yaml
 
 from cli.main import main
 from compiler import bundle as bundles
+from compiler import native
 from compiler.build import bundle_for
 from webhook.policy import PolicySource
 from webhook.server import BackgroundServer, ServeOptions, prepare
@@ -205,6 +206,7 @@ def test_serve_a_bundle(tls_dir: Path, tmp_path: Path) -> None:
         assert proc.stderr is not None
         line = json.loads(proc.stderr.readline())
         assert line["event"] == "listening" and line["digest"] == loaded.digest
+        assert line["admission"] == native.describe()  # which build decides, in the log
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from compiler import native
 from compiler.decision import Decision
 from webhook import WebhookState, create_app
 from webhook.asgi import MAX_BODY_BYTES
@@ -147,6 +148,8 @@ def test_metrics_count_decisions_by_tenant_tier_and_endpoint(app: Any) -> None:
     assert 'hermetic_admission_duration_seconds_bucket{endpoint="mutate",le="0.0001"}' in text
     assert "hermetic_policy_info{digest=" in text
     assert metric(text, "hermetic_policy_reload_ok") == 1.0
+    build = "mypyc" if native.compiled() else "python"
+    assert f'hermetic_build_info{{admission="{build}"}} 1.0' in text
 
 
 def test_each_app_has_its_own_registry(fake: FakeDeciders) -> None:

@@ -6,6 +6,7 @@ read from `WebhookState` when `/metrics` is scraped, so reloads need not know ab
     hermetic_admissions_total{endpoint,decision,tenant,tier}    decision: allowed|patched|denied|error
     hermetic_admission_duration_seconds{endpoint}               histogram, 100 µs .. 10 s
     hermetic_bad_requests_total{endpoint,reason}                HTTP 400s (malformed reviews)
+    hermetic_build_info{admission}                              1; admission: mypyc|python, the build deciding
     hermetic_policy_info{name,version,digest}                   1 for the policy in force
     hermetic_policy_reload_ok                                   0 while the last reload failed
     hermetic_policy_reload_failures_total / _reloads_total
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from compiler import native
 from webhook.state import WebhookState
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -106,6 +108,13 @@ class _StateCollector(Collector):
         self._state = state
 
     def collect(self) -> Iterator[Any]:
+        build = GaugeMetricFamily(
+            "hermetic_build_info",
+            "The build of the admission path deciding: compiled with mypyc, or Python (value 1).",
+            labels=("admission",),
+        )
+        build.add_metric(("mypyc" if native.compiled() else "python",), 1.0)
+        yield build
         yield from self._policy()
         yield from self._certificate()
 

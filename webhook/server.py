@@ -23,6 +23,7 @@ from typing import Any, Final
 import uvicorn
 from fastapi import FastAPI
 
+from compiler import native
 from webhook import logs
 from webhook.app import create_app
 from webhook.deciders import Deciders
@@ -163,6 +164,7 @@ def run(webhook: Webhook) -> None:
             port=port,
             digest=snapshot.digest if snapshot is not None else None,
             http=HTTP_PROTOCOL,
+            admission=native.describe(),
         )
         server = uvicorn.Server(webhook.uvicorn_config())
         asyncio.run(serve(webhook, server, sock))
