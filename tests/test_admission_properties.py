@@ -9,6 +9,7 @@ failure reports the seed and the full pod (`note`), not a minimal one.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import random
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from compiler.admission import mutate, validate
 from compiler.model import CompiledPolicy
-from tests.test_admission_support import BACKTEST, NS, SHA, bundled, check, variant
+from tests.test_admission_support import BACKTEST, NS, SHA, bundled, check, check_denial, variant
 
 SEEDS = st.integers(0, 2**63)
 NAMESPACES = ["alpha-research", "alpha-x", "beta-quant", "risk-models", "replay-7", "default"]
@@ -344,3 +345,44 @@ def test_hostile_objects_never_raise(seed: int, kind: str | None) -> None:
     d = mutate(obj, policies()[2], namespace=NS)
     assert "internal.error" not in d.rules
     assert "internal.error" not in validate(obj, policies()[2], namespace=NS).rules
+
+
+def not_json(r: random.Random, depth: int = 0) -> Any:
+    """Values YAML can hold and JSON cannot: keys that are not strings, numbers that are not
+    finite, dates, bytes; mixed with ordinary values."""
+    kind = r.randint(0, 7 if depth < 3 else 4)
+    scalars = [float("inf"), float("nan"), datetime.date(2024, 7, 1), b"x", 10**30, "x", 1]
+    if kind <= 4:
+        return r.choice(scalars)
+    if kind == 5:
+        return [not_json(r, depth + 1) for _ in range(r.randint(0, 3))]
+    keys: list[Any] = [1, True, None, 2.5, "name", "cpu", "hermetic.io/tier", "drop"]
+    return {r.choice(keys): not_json(r, depth + 1) for _ in range(r.randint(0, 3))}
+
+
+@budget(600)
+@given(SEEDS)
+def test_objects_that_are_not_json_are_denied_by_name_or_decided(seed: int) -> None:
+    # `hermetic mutate` reads YAML as kubectl would send it (cli.kubeyaml), but `mutate` is
+    # a library function too: whatever it is given, it never fails with internal.error.
+    r = random.Random(seed)
+    obj = random_pod(seed)
+    for _ in range(r.randint(1, 3)):
+        _plant(obj, r.choice(PLACES), not_json(r))
+    note(repr(obj))
+    policy = r.choice(policies())
+    for d in (
+        mutate(obj, policy, namespace=NS, request_uid="u"),
+        validate(obj, policy, namespace=NS),
+    ):
+        assert "internal.error" not in d.rules, d.message
+        if not d.allowed:
+            check_denial(d)
+
+
+def test_a_label_key_that_is_not_a_string_is_named() -> None:
+    obj = random_pod(1)
+    obj["metadata"]["labels"][2024] = "q3"
+    d = mutate(obj, policies()[0], namespace=NS)
+    assert not d.allowed and d.rules == ("pod.malformed",)
+    assert "metadata.labels must be an object with string keys" in d.message

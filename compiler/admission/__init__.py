@@ -72,7 +72,7 @@ def mutate(
         engine.run_passes(ctx)
         return engine.decide(ctx)
     except Exception as exc:  # the promise: never raise
-        return _internal(exc)
+        return _failed(exc, obj, policy, namespace)
 
 
 def validate(obj: Any, policy: CompiledPolicy, *, namespace: str) -> Decision:
@@ -103,7 +103,7 @@ def validate(obj: Any, policy: CompiledPolicy, *, namespace: str) -> Decision:
         engine.run_passes(ctx)
         return _backstop(ctx)
     except Exception as exc:
-        return _internal(exc)
+        return _failed(exc, obj, policy, namespace)
 
 
 def _backstop(ctx: engine.Ctx) -> Decision:
@@ -132,6 +132,15 @@ def _admitted(ctx: engine.Ctx) -> Decision:
         tier=ctx.tier.name,
         governed=True,
     )
+
+
+def _failed(exc: Exception, obj: Any, policy: CompiledPolicy, namespace: str) -> Decision:
+    """The decision after an exception: the object's fault if it is not JSON, else ours."""
+    try:
+        found = engine.not_json_decision(obj, policy, namespace)
+    except Exception:
+        found = None
+    return found if found is not None else _internal(exc)
 
 
 def _internal(exc: Exception) -> Decision:

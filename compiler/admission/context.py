@@ -55,10 +55,17 @@ def q(value: Any) -> str:
         and "\\" not in value
     ):
         return f'"{value}"'
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = value if isinstance(value, str) else _json(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return json.dumps(text, ensure_ascii=False)
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):  # keys of mixed types (from YAML), a cycle
+        return repr(value)
 
 
 class Change(NamedTuple):

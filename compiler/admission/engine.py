@@ -7,6 +7,7 @@ limits and the seed), images, and stamps last (they record the rules that fired)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from compiler.admission import (
@@ -69,9 +70,55 @@ def _string_map(meta: dict[str, Any], key: str, base: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Malformed((*base, "metadata", key), "an object of strings")
     for k, v in value.items():
+        if not isinstance(k, str):
+            raise Malformed((*base, "metadata", key), "an object with string keys")
         if not isinstance(v, str):
             raise Malformed((*base, "metadata", key, k), "a string")
     return value
+
+
+def not_json(obj: Any) -> Malformed | None:
+    """Where obj is not a JSON document (a key that is not a string, a number that is not
+    finite, a value of another type, a node inside itself), or None.
+
+    The API server only ever sends JSON; YAML (`hermetic mutate`, `hermetic check`) can say
+    more. Run only when a decision failed: a failure on such an object is the object's."""
+    on_path: set[int] = set()
+    stack: list[tuple[Any, Path, bool]] = [(obj, (), False)]
+    while stack:
+        node, path, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        if isinstance(node, dict | list):
+            if id(node) in on_path:
+                return Malformed(path, "a tree (a YAML alias must not refer to a node around it)")
+            on_path.add(id(node))
+            stack.append((node, path, True))
+            if isinstance(node, list):
+                stack += [(v, (*path, i), False) for i, v in enumerate(node)]
+                continue
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    return Malformed(path, f"an object with string keys, not {q(k)}")
+                stack.append((v, (*path, k), False))
+        elif isinstance(node, float) and not math.isfinite(node):
+            return Malformed(path, "a finite number")
+        elif node is not None and not isinstance(node, str | int | float):
+            return Malformed(path, "a string, number, boolean, null, object or list")
+    return None
+
+
+def not_json_decision(obj: Any, policy: CompiledPolicy, namespace: str) -> Decision | None:
+    """The denial of a governed object that is not a JSON document, or None."""
+    m = not_json(obj)
+    if m is None or not isinstance(obj, dict):
+        return None
+    tenant = policy.tenant_for_namespace(_namespace(obj, namespace))
+    if tenant is None:
+        return None
+    base = controllers.template_path(obj) or ()
+    return _malformed_subject(obj, base, tenant, policy, _where(obj, base), "", m).denial
 
 
 def subject(obj: Any, policy: CompiledPolicy, namespace: str) -> Subject | None:
