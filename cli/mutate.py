@@ -21,6 +21,7 @@ import jsonpatch
 import yaml
 
 import compiler
+from cli import kubeyaml
 from compiler import bundle
 from compiler.admission import RULES, mutate
 from compiler.decision import Decision
@@ -38,7 +39,6 @@ from dsl.diagnostics import (
 )
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class InputError(Exception):
@@ -108,7 +108,7 @@ def documents(path: str) -> Iterator[tuple[int, Any, yaml.Node]]:
     """(1-based index, data, node) of every non-empty document in a YAML or JSON file."""
     text = _read(path)
     name = "<stdin>" if path == "-" else path
-    loader = _Loader(text)
+    loader = kubeyaml.Loader(text)
     index = 0
     try:
         while loader.check_node():

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from cli import kubeyaml
 from cli.main import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 from webhook.client import ClientError, Outcome, build_review, client_context, send
 from webhook.review import OPERATIONS
@@ -65,7 +66,7 @@ def read_object(path: str) -> dict[str, Any]:
     """The one object in a YAML or JSON file; ClientError otherwise."""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=kubeyaml.Loader) if d is not None]
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ClientError(f"{path}: {exc}") from None
     if len(docs) != 1 or not isinstance(docs[0], dict):
