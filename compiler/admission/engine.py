@@ -114,10 +114,10 @@ def not_json_decision(obj: Any, policy: CompiledPolicy, namespace: str) -> Decis
     m = not_json(obj)
     if m is None or not isinstance(obj, dict):
         return None
+    base = controllers.template_path(obj)
     tenant = policy.tenant_for_namespace(_namespace(obj, namespace))
-    if tenant is None:
-        return None
-    base = controllers.template_path(obj) or ()
+    if base is None or tenant is None:
+        return None  # not a pod or a pod controller, or not in a tenant's namespace
     return _malformed_subject(obj, base, tenant, policy, _where(obj, base), "", m).denial
 
 
