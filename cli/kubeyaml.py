@@ -9,20 +9,19 @@ safe loader reads the same text differently, `Loader` reads it as kubectl does, 
 - mapping keys that are not strings become strings: integers in decimal, booleans as
   `true`/`false`, floats as Go's `strconv.FormatFloat(f, 'g', -1, 32)`; a null key is an
   error (kubectl refuses it too), positioned;
-- `!!binary` data becomes the base64 text encoding/json writes for bytes;
-- `1e6` is a float, as go-yaml reads it.
+- `!!binary` data becomes the decoded text (go-yaml's string(data));
+- `1e6` is a float, and `y`/`n` are booleans, as go-yaml reads them; `=` is a string.
 
-Left as PyYAML reads it: YAML 1.1 sexagesimal integers (`1:20` is 80 here, a string for
-kubectl), which no field of a pod takes.
+Left as PyYAML reads it: YAML 1.1 sexagesimal numbers (`1:20` is 80 and `1:20.5` is 80.5
+here, strings for kubectl), which no field of a pod takes.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import struct
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -36,8 +35,19 @@ class Loader(_Base):  # type: ignore[valid-type,misc]
         return str(self.construct_scalar(node))
 
     def construct_yaml_binary(self, node: yaml.ScalarNode) -> str:
-        raw = super().construct_yaml_binary(node)
-        return base64.b64encode(raw).decode("ascii")
+        # go-yaml v2 decodes into string(data); encoding/json then replaces invalid UTF-8.
+        raw: bytes = super().construct_yaml_binary(node)
+        return raw.decode("utf-8", "replace")
+
+    def construct_yaml_value(self, node: yaml.ScalarNode) -> str:
+        return str(self.construct_scalar(node))  # `=`: YAML 1.1's value key, a plain string
+
+    # go-yaml v2 also reads y, Y, n and N as booleans.
+    bool_values: ClassVar[dict[str, bool]] = {
+        **yaml.constructor.SafeConstructor.bool_values,
+        "y": True,
+        "n": False,
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
         self.flatten_mapping(node)  # `<<` merge keys, as the safe loader does
@@ -45,15 +55,14 @@ class Loader(_Base):  # type: ignore[valid-type,misc]
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
-                if key is None or not isinstance(key, int | float):
-                    what = "null" if key is None else "a " + type(key).__name__
+                try:
+                    if key is None:
+                        raise ValueError("a mapping key must be a string or a number, not null")
+                    key = json_key(key)
+                except ValueError as exc:
                     raise yaml.constructor.ConstructorError(
-                        "while reading a mapping",
-                        node.start_mark,
-                        f"a mapping key must be a string or a number, not {what}",
-                        key_node.start_mark,
-                    )
-                key = json_key(key)
+                        "while reading a mapping", node.start_mark, str(exc), key_node.start_mark
+                    ) from None
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
@@ -67,17 +76,27 @@ Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 Loader.add_constructor("tag:yaml.org,2002:binary", Loader.construct_yaml_binary)
+Loader.add_constructor("tag:yaml.org,2002:value", Loader.construct_yaml_value)
+Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+
+
+INT64 = range(-(2**63), 2**63)
+UINT64 = range(2**63, 2**64)
 
 
 def json_key(key: Any) -> str:
-    """A non-string YAML key as sigs.k8s.io/yaml writes it in JSON."""
+    """A non-string YAML key as sigs.k8s.io/yaml writes it in JSON; ValueError for the keys
+    it refuses. go-yaml v2 reads an integer beyond int64 as a uint64 (a key kubectl
+    refuses), or beyond that as a float."""
     if isinstance(key, bool):
         return "true" if key else "false"
-    if isinstance(key, int):
+    if isinstance(key, int) and key in INT64:
         return str(key)
-    if isinstance(key, float):
-        return go_float32(key)
-    return str(key)
+    if isinstance(key, int) and key in UINT64:
+        raise ValueError("a mapping key must fit in 64 bits")
+    if isinstance(key, int | float):
+        return go_float32(float(key))
+    raise ValueError(f"a mapping key must be a string or a number, not a {type(key).__name__}")
 
 
 def go_float32(value: float) -> str:
@@ -87,7 +106,12 @@ def go_float32(value: float) -> str:
         return ".nan"
     if math.isinf(value):
         return ".inf" if value > 0 else "-.inf"
-    single = struct.unpack("f", struct.pack("f", value))[0]
+    try:
+        single = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:  # beyond float32: Go's conversion gives an infinity
+        single = math.copysign(math.inf, value)
+    if math.isinf(single):
+        return ".inf" if single > 0 else "-.inf"
     if single == 0:
         return "-0" if math.copysign(1.0, single) < 0 else "0"
     for digits in range(1, 10):

@@ -25,6 +25,7 @@ GO_FLOAT32 = [
     (3.14159265, "3.1415927"),
     (-2.0, "-2"),
     (1e21, "1e+21"),
+    (1e39, ".inf"),
     (16777217.0, "1.6777216e+07"),
     (999999.0, "999999"),
     (1.234e-05, "1.234e-05"),
@@ -49,24 +50,42 @@ def test_float_keys_are_written_as_go_writes_them(value: float, go: str) -> None
 
 
 def test_what_pyyaml_reads_differently_is_read_as_kubectl_sends_it() -> None:
-    text = "a: 2024-07-01\nb: 2024-07-01T10:00:00Z\n1: x\ntrue: y\n2.5: z\nc: 1e6\nd: 123\n"
+    text = "a: 2024-07-01\nb: 2024-07-01T10:00:00Z\n1: x\ntrue: w\n2.5: z\nc: 1e6\nd: 123\n"
     assert yaml.safe_load(text)["a"] != "2024-07-01"  # a datetime.date for PyYAML
     assert load(text) == {
         "a": "2024-07-01",
         "b": "2024-07-01T10:00:00Z",
         "1": "x",
-        "true": "y",
+        "true": "w",
         "2.5": "z",
         "c": 1e6,
         "d": 123,
     }
 
 
-def test_binary_becomes_base64_text_and_merge_keys_still_merge() -> None:
-    assert load("a: !!binary aGVsbG8=\n") == {"a": "aGVsbG8="}
-    assert load("base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n") == {
+def test_go_yaml_v2_scalars() -> None:
+    # !!binary: go-yaml's string(data); y/n: YAML 1.1 booleans go-yaml keeps; `=` a string.
+    assert load("a: !!binary aGVsbG8=\nb: !!binary /w==\n") == {"a": "hello", "b": "\ufffd"}
+    assert load("a: y\nb: N\nc: yes\nd: =\ne: 'y'\n") == {
+        "a": True,
+        "b": False,
+        "c": True,
+        "d": "=",
+        "e": "y",
+    }
+
+
+def test_number_keys_beyond_64_bits_and_float32() -> None:
+    assert load("1e39: x\n-3.5e38: w\n") == {".inf": "x", "-.inf": "w"}
+    assert load("18446744073709551616: z\n") == {"1.8446744e+19": "z"}  # beyond uint64: a float
+    with pytest.raises(yaml.MarkedYAMLError, match="must fit in 64 bits"):
+        load("9223372036854775808: x\n")  # a uint64 key, which kubectl refuses
+
+
+def test_merge_keys_still_merge() -> None:
+    assert load("base: &b {x: 1}\nm:\n  <<: *b\n  z: 2\n") == {
         "base": {"x": 1},
-        "m": {"x": 1, "y": 2},
+        "m": {"x": 1, "z": 2},
     }
 
 
