@@ -4,14 +4,18 @@ compiler/admission/ (the code every admission request runs) is compiled to C ext
 modules with mypyc: the same source, already type-checked by `mypy --strict`, decides in
 about half the time. Everything else stays Python.
 
-HERMETIC_COMPILE=0 builds pure Python, and so does a machine without a C compiler (with a
-warning); both builds decide identically (tests/test_native.py). After changing a file in
-compiler/admission/, rebuild (`make` does) or run with HERMETIC_PURE_PYTHON=1: compiled
-modules take precedence over their sources.
+HERMETIC_COMPILE=0 builds pure Python, and so does a machine without a C compiler or Python's
+headers (with a warning); both builds decide identically (tests/test_native.py). Compiled
+modules take precedence over their sources: a build records the hashes of the sources it
+was built from (build/hermetic-native.json), `compiler.native.stale()` compares, and `make`
+rebuilds when one changed. HERMETIC_PURE_PYTHON=1 runs the sources instead.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -21,11 +25,53 @@ from pathlib import Path
 from setuptools import setup
 
 COMPILED = "compiler/admission"
+PROJECT = ("compiler", "dsl")  # the packages whose types the compiled code is built against
+RECORD = Path("build/hermetic-native.json")  # read by compiler.native.stale()
 
 
 def _compiler_available() -> bool:
     cc = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
-    return shutil.which(cc) is not None
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    return shutil.which(cc) is not None and headers.is_file()
+
+
+def _module_file(name: str) -> Path | None:
+    path = Path(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def build_sources() -> dict[str, str]:
+    """sha256 of every project module the compiled code is built from: the compiled modules
+    and, transitively, the project modules they import (their types are compiled in)."""
+    todo = sorted(Path(COMPILED).glob("*.py"))
+    seen: dict[str, str] = {}
+    while todo:
+        path = todo.pop()
+        if path.as_posix() in seen:
+            continue
+        data = path.read_bytes()
+        seen[path.as_posix()] = hashlib.sha256(data).hexdigest()
+        for node in ast.walk(ast.parse(data)):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                # `from compiler import bundle` names a module; `from compiler.model import
+                # Tier` a module's attribute
+                names = [
+                    f"{node.module}.{a.name}"
+                    if _module_file(f"{node.module}.{a.name}")
+                    else node.module
+                    for a in node.names
+                ]
+            for name in names:
+                found = _module_file(name) if name.split(".")[0] in PROJECT else None
+                if found is not None:
+                    todo.append(found)
+    return dict(sorted(seen.items()))
 
 
 # The setup.py commands that build extension modules. pip also runs setup.py for the
@@ -52,4 +98,10 @@ def ext_modules() -> list[object]:
     return list(mypycify([*flags, *sources], opt_level="3", group_name="hermetic_admission"))
 
 
-setup(ext_modules=ext_modules())
+building = bool(BUILDS & set(sys.argv[1:]))
+sources = build_sources() if building else {}  # hashed before the build reads them
+extensions = ext_modules()
+setup(ext_modules=extensions)
+if building:  # the build succeeded: record what it was built from
+    RECORD.parent.mkdir(exist_ok=True)
+    RECORD.write_text(json.dumps({"compiled": bool(extensions), "sources": sources}, indent=1))

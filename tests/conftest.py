@@ -21,8 +21,8 @@ def pytest_configure(config: pytest.Config) -> None:
     stale = native.stale()
     if stale and os.environ.get(native.SOURCE_ENV) != "1":
         pytest.exit(
-            f"compiler/admission: {', '.join(stale)} changed after the build: `make test` "
-            f"rebuilds it (or set {native.SOURCE_ENV}=1 to test the sources)",
+            f"compiler/admission: the compiled build is stale ({', '.join(stale)}): "
+            f"`make test` rebuilds it (or set {native.SOURCE_ENV}=1 to run the sources)",
             returncode=2,
         )
 

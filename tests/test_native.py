@@ -9,6 +9,8 @@ compared field by field, patch included.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -31,7 +33,8 @@ from tests.test_admission_support import ROOT, apply, bundled
 from tests.test_corpus import FILES, policies, quiet, requests
 
 GOLDEN = ROOT / "tests" / "golden" / "admission"
-COMPILE = os.environ.get("HERMETIC_COMPILE", "1") != "0"
+BUILD = native.record() or {}  # what the checkout's last build recorded (setup.py)
+SOURCES_BY_REQUEST = os.environ.get(native.SOURCE_ENV) == "1"
 
 # Runs in the other process: decide each case with the Python source, pickle the results.
 _PURE = textwrap.dedent(
@@ -105,9 +108,12 @@ def _pure(table: dict[str, Any], cases: list[Case], tmp: Path) -> list[Decision]
 
 
 def test_the_build_that_ships_is_the_one_tested() -> None:
-    assert native.compiled() == COMPILE, native.describe()
+    if SOURCES_BY_REQUEST:
+        pytest.skip(f"{native.SOURCE_ENV}=1: this run tests the sources, by request")
+    assert BUILD, "no build record: the package was not built from this checkout"
+    assert native.compiled() == BUILD["compiled"], native.describe()
     assert not native.stale(), native.describe()
-    if COMPILE:
+    if BUILD["compiled"]:
         import compiler.admission.patch as patch
 
         assert native.built() and patch.__file__ and patch.__file__.endswith(".so")
@@ -115,9 +121,8 @@ def test_the_build_that_ships_is_the_one_tested() -> None:
 
 def test_compiled_and_source_decide_identically(tmp_path: Path) -> None:
     if not native.compiled():
-        pytest.skip(
-            "a pure-Python build (HERMETIC_COMPILE=0): one implementation, nothing to compare"
-        )
+        why = "the sources run by request" if SOURCES_BY_REQUEST else "a pure-Python build"
+        pytest.skip(f"{why}: one implementation, nothing to compare")
     table = _policies()
     cases = _cases()
     cases = _with_backstop(cases, _decide(cases, table))
@@ -151,22 +156,41 @@ def test_the_source_switch_loads_python_files(tmp_path: Path) -> None:
     assert Path(path) == ROOT / "compiler" / "admission" / "engine.py"
 
 
-def test_stale_names_a_source_newer_than_its_build(tmp_path: Path, monkeypatch: Any) -> None:
+def test_stale_compares_sources_with_the_build_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "compiler" / "admission"
     folder.mkdir(parents=True)
     suffix = EXTENSION_SUFFIXES[0]
-    for name, source_newer in (("engine", True), ("patch", False)):
-        ext, source = folder / f"{name}{suffix}", folder / f"{name}.py"
-        ext.write_bytes(b"")
-        source.write_text("")
-        older, newer = (ext, source) if source_newer else (source, ext)
-        os.utime(older, (1_000_000, 1_000_000))
-        os.utime(newer, (2_000_000, 2_000_000))
+    model = tmp_path / "compiler" / "model.py"
+    for path, text in ((folder / "engine.py", "a"), (folder / "patch.py", "b"), (model, "c")):
+        path.write_text(text)
+    (folder / f"engine{suffix}").write_bytes(b"")
+    (folder / f"patch{suffix}").write_bytes(b"")
     monkeypatch.setattr(native, "DIRECTORY", folder)
-    assert [p.name for p in native.built()] == [f"engine{suffix}", f"patch{suffix}"]
-    assert native.stale() == []  # installed (no setup.py): file times mean nothing
+    assert native.stale() == []  # installed (no setup.py beside): never stale
     (tmp_path / "setup.py").write_text("")
-    assert native.stale() == ["engine.py"]  # a source checkout
+    assert native.stale() == ["no build record"]
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    sources = {
+        "compiler/admission/engine.py": digest(folder / "engine.py"),
+        "compiler/admission/patch.py": digest(folder / "patch.py"),
+        "compiler/model.py": digest(model),
+    }
+    (tmp_path / "build").mkdir()
+    record = tmp_path / native.RECORD
+    record.write_text(json.dumps({"compiled": True, "sources": sources}))
+    assert native.stale() == []
+    # By content, not by file times: an edit with an old time is still an edit.
+    model.write_text("c, with a field more")
+    os.utime(model, (1_000_000, 1_000_000))
+    (folder / "seed.py").write_text("")  # a module the build never saw
+    assert native.stale() == ["compiler/admission/seed.py changed", "compiler/model.py changed"]
+    record.write_text(json.dumps({"compiled": False, "sources": sources}))
+    assert native.stale() == ["compiled modules left from an older build"]
 
 
 def test_the_build_uses_the_tools_the_tests_have() -> None:
@@ -182,8 +206,8 @@ def test_the_build_uses_the_tools_the_tests_have() -> None:
 def test_the_wheel_ships_every_module_compiled(tmp_path: Path) -> None:
     # What the Dockerfile installs: a wheel, built here from the checkout's files without a
     # network (the venv has the pinned setuptools and mypy), unpacked and run on its own.
-    if not COMPILE:
-        pytest.skip("a pure-Python build (HERMETIC_COMPILE=0) ships no compiled modules")
+    if not BUILD.get("compiled"):
+        pytest.skip("this checkout's build is pure Python: no C compiler, or HERMETIC_COMPILE=0")
     source = tmp_path / "src"
     source.mkdir()
     files = ["pyproject.toml", "setup.py", "README.md", "dsl", "compiler", "webhook", "certs"]
