@@ -11,15 +11,15 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from compiler import bundle
 from compiler.model import BandwidthKeys, CompiledPolicy, Requirement, Tier
 from compiler.quantity import format_bytes, format_cpu, parse
 from compiler.targets.calico import shaping_annotations
 
-BLOCK_IO = "blockio.resources.beta.kubernetes.io/pod"
-MESH_CONTAINERS = {
+BLOCK_IO: Final = "blockio.resources.beta.kubernetes.io/pod"
+MESH_CONTAINERS: Final = {
     "istio-sidecar": frozenset({"istio-proxy", "istio-init", "istio-validation"}),
     "linkerd": frozenset({"linkerd-proxy", "linkerd-init", "linkerd-network-validator"}),
 }
@@ -163,7 +163,7 @@ class PolicyCache:
         return self._digest
 
 
-_CACHE: dict[int, tuple[weakref.ref[CompiledPolicy], PolicyCache]] = {}
+_CACHE: Final[dict[int, tuple[weakref.ref[CompiledPolicy], PolicyCache]]] = {}
 
 
 def for_policy(policy: CompiledPolicy) -> PolicyCache:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from compiler.admission.cache import TierData
 from compiler.admission.patch import Editor, Malformed, Path, dotted, pointer
 from compiler.decision import Decision, Denial
 from compiler.model import Tenant, Tier
 
-WARNING_LIMIT = 120  # characters: kubectl shows warnings on one line; longer may be truncated
+# Characters: kubectl shows warnings on one line; longer may be truncated.
+WARNING_LIMIT: Final = 120
 APP, INIT, EPHEMERAL = "containers", "initContainers", "ephemeralContainers"
-_KIND_WORDS = {APP: "container", INIT: "init container", EPHEMERAL: "ephemeral container"}
+_KIND_WORDS: Final = {APP: "container", INIT: "init container", EPHEMERAL: "ephemeral container"}
 
 
-_EMPTY_MAP: dict[str, Any] = {}  # returned for absent objects; never written to
-_EMPTY_LIST: list[Any] = []
+_EMPTY_MAP: Final[dict[str, Any]] = {}  # returned for absent objects; never written to
+_EMPTY_LIST: Final[list[Any]] = []
 
 
 def obj(parent: dict[str, Any], key: str, where: Path) -> dict[str, Any]:
@@ -307,27 +308,22 @@ class Ctx:
         being owned: one operation each."""
         if not items:
             return
-        values, rules, whats = zip(*items, strict=True)
-        self.ed.add(node, key, values)
-        self.fired += rules
-        if self.changes is not None:
-            full = (*self.ed.path_of(node), key)
-            self.changes += [
-                Change(rule, what, full) for rule, what in zip(rules, whats, strict=True)
-            ]
+        self.ed.add(node, key, [value for value, _, _ in items])
+        self._applied(items, (*self.ed.path_of(node), key) if self.changes is not None else ())
 
     def extend(self, path: Path, items: list[tuple[Any, str, str]]) -> None:
         """`add` by path."""
         if not items:
             return
-        values, rules, whats = zip(*items, strict=True)
-        self.ed.extend(path, values)
-        self.fired += rules
+        self.ed.extend(path, [value for value, _, _ in items])
+        self._applied(items, self.ed.base + path)
+
+    def _applied(self, items: list[tuple[Any, str, str]], full: Path) -> None:
+        fired = self.fired
+        for _, rule, _ in items:
+            fired.append(rule)
         if self.changes is not None:
-            full = self.ed.base + path
-            self.changes += [
-                Change(rule, what, full) for rule, what in zip(rules, whats, strict=True)
-            ]
+            self.changes += [Change(rule, what, full) for _, rule, what in items]
 
     def append(self, path: Path, value: Any, rule: str, what: str) -> None:
         self.ed.append(path, value)

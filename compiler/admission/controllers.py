@@ -7,13 +7,13 @@ of failing later, silently, in ReplicaSet or Job events.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission.patch import Path
 
-_TEMPLATE = ("spec", "template")
+_TEMPLATE: Final = ("spec", "template")
 # kind -> (API groups it may come from, path of the pod template; () for a Pod)
-KINDS: dict[str, tuple[frozenset[str], Path]] = {
+KINDS: Final[dict[str, tuple[frozenset[str], Path]]] = {
     "Pod": (frozenset({""}), ()),
     "PodTemplate": (frozenset({""}), ("template",)),
     "ReplicationController": (frozenset({""}), _TEMPLATE),

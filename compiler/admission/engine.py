@@ -8,7 +8,7 @@ limits and the seed), images, and stamps last (they record the rules that fired)
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission import (
     cache,
@@ -32,9 +32,9 @@ from compiler.decision import Decision, Denial
 from compiler.labels import COST_CENTER, DIGEST, TENANT, TIER
 from compiler.model import CompiledPolicy, Tenant, Tier
 
-MIRROR = "kubernetes.io/config.mirror"
-PASS = Decision(allowed=True)
-FORBIDDEN = 403
+MIRROR: Final = "kubernetes.io/config.mirror"
+PASS: Final = Decision(allowed=True)
+FORBIDDEN: Final = 403
 
 
 def _namespace(obj: dict[str, Any], namespace: str) -> str:

@@ -9,19 +9,19 @@ cores the container may use. Mesh proxies are left alone.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission.context import Container, Ctx, obj, q, seq
 from compiler.admission.resources import quantity
 
-THREAD_VARS = (
+THREAD_VARS: Final = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "NUMEXPR_NUM_THREADS",
     "NUMEXPR_MAX_THREADS",  # numexpr caps NUM_THREADS at MAX_THREADS: keep them equal
 )
-PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
+PINNED: Final = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def apply(ctx: Ctx, seed: str | None) -> None:

@@ -9,20 +9,22 @@ warning) under permissive mTLS, which accepts plaintext by definition.
 
 from __future__ import annotations
 
+from typing import Final
+
 from compiler.admission.context import Ctx, q
 from compiler.quantity import format_bytes, format_cpu
 
-ISTIO_INJECT = "sidecar.istio.io/inject"  # label (preferred) and deprecated annotation
-DATAPLANE = "istio.io/dataplane-mode"  # label: ambient | none
-LINKERD_INJECT = "linkerd.io/inject"  # annotation: enabled | disabled | ingress
-_FALSE = frozenset({"false", "f", "0", "no", "n"})
-ISTIO_PROXY = (
+ISTIO_INJECT: Final = "sidecar.istio.io/inject"  # label (preferred) and deprecated annotation
+DATAPLANE: Final = "istio.io/dataplane-mode"  # label: ambient | none
+LINKERD_INJECT: Final = "linkerd.io/inject"  # annotation: enabled | disabled | ingress
+_FALSE: Final = frozenset({"false", "f", "0", "no", "n"})
+ISTIO_PROXY: Final = (
     ("sidecar.istio.io/proxyCPU", "cpu"),
     ("sidecar.istio.io/proxyCPULimit", "cpu"),
     ("sidecar.istio.io/proxyMemory", "memory"),
     ("sidecar.istio.io/proxyMemoryLimit", "memory"),
 )
-LINKERD_PROXY = (
+LINKERD_PROXY: Final = (
     ("config.linkerd.io/proxy-cpu-request", "cpu"),
     ("config.linkerd.io/proxy-cpu-limit", "cpu"),
     ("config.linkerd.io/proxy-memory-request", "memory"),

@@ -7,10 +7,12 @@ tier's `bandwidth-excess` says.
 
 from __future__ import annotations
 
+from typing import Final
+
 from compiler.admission.context import Ctx, q
 from compiler.quantity import QuantityError, parse
 
-ANNOTATIONS = ("metadata", "annotations")
+ANNOTATIONS: Final = ("metadata", "annotations")
 
 
 def _number(value: object) -> float | None:

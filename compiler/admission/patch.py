@@ -13,7 +13,7 @@ by key, instead of walking a path from the root for every write.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 Key = str | int
 Path = tuple[Key, ...]
@@ -29,7 +29,7 @@ class Malformed(Exception):
         self.expected = expected
 
 
-_POINTERS: dict[Path, str] = {}
+_POINTERS: Final[dict[Path, str]] = {}
 
 
 def pointer(path: Path) -> str:
@@ -63,7 +63,7 @@ def _child(node: Any, key: Key) -> Any:
     raise _Clash
 
 
-_CONTAINERS = (dict, list)  # for isinstance: a tuple built once, not a union per call
+_CONTAINERS: Final = (dict, list)  # for isinstance: a tuple built once, not a union per call
 
 
 class _Clash(Exception):
@@ -82,7 +82,7 @@ def _locate(root: Any, full: Path) -> Malformed:
     return Malformed(full, "an object")
 
 
-_CHILDREN: dict[tuple[str, Key], str] = {}
+_CHILDREN: Final[dict[tuple[str, Key], str]] = {}
 
 
 def _child_pointer(where: str, key: Key) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 # Capabilities a baseline container may add (the container runtime's default set, no NET_RAW).
-BASELINE_CAPABILITIES = frozenset(
+BASELINE_CAPABILITIES: Final = frozenset(
     {
         "AUDIT_WRITE",
         "CHOWN",
@@ -20,9 +22,9 @@ BASELINE_CAPABILITIES = frozenset(
         "SYS_CHROOT",
     }
 )
-RESTRICTED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+RESTRICTED_CAPABILITIES: Final = frozenset({"NET_BIND_SERVICE"})
 
-SAFE_SYSCTLS = frozenset(
+SAFE_SYSCTLS: Final = frozenset(
     {
         "kernel.shm_rmid_forced",
         "net.ipv4.ip_local_port_range",
@@ -41,7 +43,7 @@ SAFE_SYSCTLS = frozenset(
     }
 )
 
-RESTRICTED_VOLUMES = frozenset(
+RESTRICTED_VOLUMES: Final = frozenset(
     {
         "configMap",
         "downwardAPI",
@@ -55,10 +57,10 @@ RESTRICTED_VOLUMES = frozenset(
     }
 )
 
-SELINUX_TYPES = frozenset(
+SELINUX_TYPES: Final = frozenset(
     {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 )
-APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
-PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
-HOOKS = ("postStart", "preStop")
-HANDLER_KEYS = frozenset({*PROBES, "lifecycle"})
+APPARMOR_ANNOTATION: Final = "container.apparmor.security.beta.kubernetes.io/"
+PROBES: Final = ("livenessProbe", "readinessProbe", "startupProbe")
+HOOKS: Final = ("postStart", "preStop")
+HANDLER_KEYS: Final = frozenset({*PROBES, "lifecycle"})

@@ -33,21 +33,21 @@ with several LimitRanges in a namespace, only the last one's values are recognis
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from compiler.admission.context import APP, INIT, Container, Ctx, Fills, obj, q
 from compiler.model import Bound
 from compiler.quantity import bytes_of, cpu_of, format_bytes, format_cpu
 
-NAMES = ("cpu", "memory", "ephemeral-storage")
-LIMIT_RANGER = "kubernetes.io/limit-ranger"
-_LR_PREFIX = "LimitRanger plugin set: "
-_LR_ENTRY = re.compile(r"(.+) (request|limit) for (container|init container) (.+)")
-_LR_FIELDS = {"container": APP, "init container": INIT}
-_LR_WHICH = {"request": "requests", "limit": "limits"}
+NAMES: Final = ("cpu", "memory", "ephemeral-storage")
+LIMIT_RANGER: Final = "kubernetes.io/limit-ranger"
+_LR_PREFIX: Final = "LimitRanger plugin set: "
+_LR_ENTRY: Final = re.compile(r"(.+) (request|limit) for (container|init container) (.+)")
+_LR_FIELDS: Final = {"container": APP, "init container": INIT}
+_LR_WHICH: Final = {"request": "requests", "limit": "limits"}
 # (containers field, container name) -> {(requests|limits, resource)}
 SetByPlugin = dict[tuple[str, str], frozenset[tuple[str, str]]]
-_NOTHING: frozenset[tuple[str, str]] = frozenset()
+_NOTHING: Final[frozenset[tuple[str, str]]] = frozenset()
 
 
 class Want(NamedTuple):
@@ -60,8 +60,8 @@ class Want(NamedTuple):
 
 
 Wants = tuple[tuple[str, Want], ...]  # (resource name, what the tier wants of it)
-_DEFAULT_RULE = {n: f"resources.{n}.default" for n in NAMES}
-_PARTNER_RULE = {n: f"resources.{n}.partner" for n in NAMES}
+_DEFAULT_RULE: Final = {n: f"resources.{n}.default" for n in NAMES}
+_PARTNER_RULE: Final = {n: f"resources.{n}.partner" for n in NAMES}
 
 
 def apply(ctx: Ctx) -> None:
@@ -83,7 +83,7 @@ def apply(ctx: Ctx) -> None:
         _container(ctx, c, _wants(ctx, c.mesh), by_plugin)
 
 
-_PARSED: dict[str, SetByPlugin] = {}
+_PARSED: Final[dict[str, SetByPlugin]] = {}
 
 
 def limit_ranger_set(annotation: Any) -> SetByPlugin:
@@ -177,7 +177,7 @@ def _unset_plugin_values(
     return new_req, new_lim
 
 
-_QUANTITIES: dict[tuple[bool, Any], int | None] = {}
+_QUANTITIES: Final[dict[tuple[bool, Any], int | None]] = {}
 
 
 def quantity(name: str, raw: Any) -> int | None:

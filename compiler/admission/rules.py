@@ -12,6 +12,7 @@ hermetic's work. Convenience rules (thread counts, scratch mounts, stamps of rul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ def _r(summary: str, guarantee: bool = True) -> Rule:
     return Rule(summary, guarantee)
 
 
-RULES: dict[str, Rule] = {
+RULES: Final[dict[str, Rule]] = {
     "pod.malformed": _r("the object has a field of the wrong JSON type"),
     "internal.error": _r("hermetic failed on this object (a bug); it is denied to stay safe"),
     "tier.allowed": _r("the pod asks for a tier its tenant may not use"),

@@ -18,19 +18,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission.cache import BLOCK_IO, Fragments
 from compiler.admission.context import Ctx, q, seq
 from compiler.admission.patch import Path
 from compiler.model import Spread
 
-REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
-PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
-NODE = ("spec", "affinity", "nodeAffinity")
-TERMS = (*NODE, REQUIRED, "nodeSelectorTerms")
-ANTI = ("spec", "affinity", "podAntiAffinity")
-SPREAD = ("spec", "topologySpreadConstraints")
+REQUIRED: Final = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED: Final = "preferredDuringSchedulingIgnoredDuringExecution"
+NODE: Final = ("spec", "affinity", "nodeAffinity")
+TERMS: Final = (*NODE, REQUIRED, "nodeSelectorTerms")
+ANTI: Final = ("spec", "affinity", "podAntiAffinity")
+SPREAD: Final = ("spec", "topologySpreadConstraints")
 
 
 def apply(ctx: Ctx) -> None:
@@ -80,7 +80,10 @@ def _priority(ctx: Ctx) -> None:
 
 # What the Priority plugin fills in a pod without priorityClassName when no PriorityClass
 # is the global default (scheduling.DefaultPriorityWhenNoDefaultClassExists).
-PLUGIN_DEFAULTS: dict[str, object] = {"priority": 0, "preemptionPolicy": "PreemptLowerPriority"}
+PLUGIN_DEFAULTS: Final[dict[str, object]] = {
+    "priority": 0,
+    "preemptionPolicy": "PreemptLowerPriority",
+}
 
 
 def _plugin_default(key: str, value: object) -> bool:

@@ -11,11 +11,11 @@ denied: hermetic cannot rename the user's volume, and clobbering it would lose d
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission.context import Ctx, q, seq
 
-VOLUMES = ("spec", "volumes")
+VOLUMES: Final = ("spec", "volumes")
 
 
 def _at(mounts: list[Any], path: str) -> dict[str, Any] | None:

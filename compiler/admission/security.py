@@ -24,13 +24,13 @@ containers (native sidecars included) and ephemeral containers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission import pss
 from compiler.admission.context import Container, Ctx, Fills, obj, q, seq
 from compiler.admission.patch import Path
 
-POD_SC = ("spec", "securityContext")
+POD_SC: Final = ("spec", "securityContext")
 
 
 def _in(value: Any, allowed: frozenset[str]) -> bool:
@@ -267,10 +267,10 @@ def _strict_pod(ctx: Ctx, spec: dict[str, Any]) -> None:
         _unmount_token(ctx)
 
 
-TOKEN_VOLUME_PREFIX = "kube-api-access-"
-TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
-_TOKEN_CA = {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
-_TOKEN_FIELD = "metadata.namespace"
+TOKEN_VOLUME_PREFIX: Final = "kube-api-access-"
+TOKEN_MOUNT_PATH: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
+_TOKEN_CA: Final = {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+_TOKEN_FIELD: Final = "metadata.namespace"
 
 
 def plugin_token_volume(v: Any) -> bool:

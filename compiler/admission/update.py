@@ -10,7 +10,7 @@ mutable: their UPDATE gets the full decision, like CREATE.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from compiler.admission import engine, environment
 from compiler.admission.context import Ctx
@@ -18,7 +18,7 @@ from compiler.admission.engine import Subject
 from compiler.decision import Decision
 from compiler.labels import DIGEST
 
-PREDATES = "hermetic: the pod predates hermetic (no bundle stamp); update not checked"
+PREDATES: Final = "hermetic: the pod predates hermetic (no bundle stamp); update not checked"
 
 
 def exempt(pod: dict[str, Any]) -> bool:
