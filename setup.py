@@ -80,11 +80,12 @@ BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "ins
 
 
 def ext_modules() -> list[object]:
-    if os.environ.get("HERMETIC_COMPILE", "1") == "0" or not BUILDS & set(sys.argv[1:]):
+    if os.environ.get("HERMETIC_COMPILE", "1") == "0":
         return []
     if not _compiler_available():
         print(
-            "hermetic: no C compiler found: compiler/admission is built as pure Python "
+            "hermetic: no C compiler or Python headers found: compiler/admission is built as "
+            "pure Python "
             "(about 2x slower per admission decision)",
             file=sys.stderr,
         )
@@ -100,7 +101,7 @@ def ext_modules() -> list[object]:
 
 building = bool(BUILDS & set(sys.argv[1:]))
 sources = build_sources() if building else {}  # hashed before the build reads them
-extensions = ext_modules()
+extensions = ext_modules() if building else []
 setup(ext_modules=extensions)
 if building:  # the build succeeded: record what it was built from
     RECORD.parent.mkdir(exist_ok=True)

@@ -78,11 +78,6 @@ def interleaved(
     return {name: Timing(statistics.median(v), min(v)) for name, v in samples.items()}
 
 
-def per_call_us(fn: Callable[[], object], batch: int = 200, batches: int = 15) -> float:
-    """The best batch's time per call (see `timing`)."""
-    return timing(fn, batch, batches).best
-
-
 def with_tenants(policy: CompiledPolicy, n: int) -> CompiledPolicy:
     """The policy with n generated tenants (exact namespace team-i, glob team-i-*)."""
     tenants = tuple(
@@ -167,11 +162,8 @@ def _measure(policy: CompiledPolicy, many: dict[int, CompiledPolicy]) -> list[st
                 f"  {pure.median / t.median:.2f}x the compiled (HERMETIC_PURE_PYTHON=1)"
             )
     calls = {n: _decide(p, _pod("tier0"), f"team-{n // 2:05d}-x") for n, p in many.items()}
-    rounds: dict[int, list[float]] = {10: [], 10_000: []}
-    for _ in range(5):  # interleaved, so that a change in load hits both alike
-        for n, call in calls.items():
-            rounds[n].append(per_call_us(call, batches=5))
-    best = {n: min(v) for n, v in rounds.items()}
+    by_size = interleaved({str(n): call for n, call in calls.items()}, rounds=5, per_round=5)
+    best = {n: by_size[str(n)].best for n in calls}
     growth = best[10_000] / best[10]
     verdict = "met" if growth <= GOAL_GROWTH else "NOT met"
     lines += [

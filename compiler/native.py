@@ -13,6 +13,7 @@ comparison, and for the tests that compare the two builds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -64,6 +65,7 @@ def honour_environment() -> None:
         use_source()
 
 
+@functools.cache  # modules are imported once: the answer holds for the process
 def compiled() -> bool:
     """True when this process runs the compiled admission modules (all of them)."""
     import compiler.admission

@@ -262,18 +262,20 @@ def test_generated_pods_keep_every_invariant(seed: int) -> None:
     check(obj, policy, ns)
 
 
-def junk(r: random.Random, depth: int = 0) -> Any:
-    """Any JSON value, a few levels deep."""
+JSON_SCALARS: list[Any] = [None, True, False, 0, -1, 2.5, "", "x", "4", "0.5", "ALL"]
+JSON_KEYS: list[Any] = ["name", "cpu", "a", "value", "type", ""]
+
+
+def junk(
+    r: random.Random, depth: int = 0, scalars: list[Any] = JSON_SCALARS, keys: list[Any] = JSON_KEYS
+) -> Any:
+    """Any JSON value, a few levels deep (of the given scalars, and keys in objects)."""
     kind = r.randint(0, 7 if depth < 3 else 4)
-    scalars = [None, True, False, 0, -1, 2.5, "", "x", "4", "0.5", "ALL"]
     if kind <= 4:
         return r.choice(scalars)
     if kind == 5:
-        return [junk(r, depth + 1) for _ in range(r.randint(0, 3))]
-    return {
-        r.choice(["name", "cpu", "a", "value", "type", ""]): junk(r, depth + 1)
-        for _ in range(r.randint(0, 3))
-    }
+        return [junk(r, depth + 1, scalars, keys) for _ in range(r.randint(0, 3))]
+    return {r.choice(keys): junk(r, depth + 1, scalars, keys) for _ in range(r.randint(0, 3))}
 
 
 PLACES: list[tuple[Any, ...]] = [
@@ -347,17 +349,12 @@ def test_hostile_objects_never_raise(seed: int, kind: str | None) -> None:
     assert "internal.error" not in validate(obj, policies()[2], namespace=NS).rules
 
 
-def not_json(r: random.Random, depth: int = 0) -> Any:
+def not_json(r: random.Random) -> Any:
     """Values YAML can hold and JSON cannot: keys that are not strings, numbers that are not
     finite, dates, bytes; mixed with ordinary values."""
-    kind = r.randint(0, 7 if depth < 3 else 4)
     scalars = [float("inf"), float("nan"), datetime.date(2024, 7, 1), b"x", 10**30, "x", 1]
-    if kind <= 4:
-        return r.choice(scalars)
-    if kind == 5:
-        return [not_json(r, depth + 1) for _ in range(r.randint(0, 3))]
     keys: list[Any] = [1, True, None, 2.5, "name", "cpu", "hermetic.io/tier", "drop"]
-    return {r.choice(keys): not_json(r, depth + 1) for _ in range(r.randint(0, 3))}
+    return junk(r, scalars=scalars, keys=keys)
 
 
 @budget(600)

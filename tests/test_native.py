@@ -41,14 +41,10 @@ _PURE = textwrap.dedent(
     """
     import pickle, sys
     from compiler import native
-    from compiler.admission import mutate, validate
+    from tests.test_native import _decide
     assert not native.compiled(), native.describe()
     policies, cases = pickle.load(sys.stdin.buffer)
-    out = []
-    for fn, obj, name, kw in cases:
-        call = mutate if fn == "mutate" else validate
-        out.append(call(obj, policies[name], **kw))
-    sys.stdout.buffer.write(pickle.dumps(out))
+    sys.stdout.buffer.write(pickle.dumps(_decide(cases, policies)))
     """
 )
 
